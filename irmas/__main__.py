@@ -1,0 +1,123 @@
+"""`python -m irmas`: predict, evaluate, and the data commands (download, render)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .data.layouts import AUDIO_SUFFIXES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m irmas", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="instrument probabilities for audio files or folders")
+    p.add_argument("paths", nargs="+", type=Path, help="audio files, or folders searched recursively")
+    _model_args(p)
+    p.add_argument("--hop", type=float, default=None, help="seconds between 3 s windows (default 1.5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, with the timeline")
+
+    e = sub.add_parser("evaluate", help="IRMAS-protocol metrics over a folder in either IRMAS layout")
+    e.add_argument("folder", type=Path)
+    _model_args(e)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    data = sub.add_parser("data", help="get or make data sets").add_subparsers(dest="data_command", required=True)
+    d = data.add_parser("download", help="download and unpack IRMAS from Zenodo (checksums verified)")
+    d.add_argument("--out", type=Path, default=Path("data/raw"))
+    d.add_argument("--parts", default="train,test1,test2,test3", help="comma-separated: train,test1,test2,test3")
+    r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
+    r.add_argument("--bank", action="append", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
+    r.add_argument("--out", type=Path, default=Path("data/synth"))
+    r.add_argument("--train-per-class", type=int, default=100, help="3 s training clips per class and bank")
+    r.add_argument("--test-excerpts", type=int, default=40, help="multi-label test excerpts per bank")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+    args = parser.parse_args(argv)
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.data_command == "download":
+        from .data.download import download_irmas
+        download_irmas(args.out, [p.strip() for p in args.parts.split(",") if p.strip()])
+        return 0
+    from .data.render import render_dataset
+    render_dataset(args.bank, args.out, train_per_class=args.train_per_class,
+                   test_excerpts=args.test_excerpts, seed=args.seed, workers=args.workers)
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="folder or owner/name[@revision] (default: $IRMAS_MODEL, else bundled)")
+    p.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the model's)")
+
+
+def _load(args):
+    from .hub import load_model
+    loaded = load_model(args.model)
+    print(loaded.describe(), file=sys.stderr)
+    return loaded.model
+
+
+def _predict(args) -> int:
+    from tqdm import tqdm
+
+    from .audio import AudioError
+    from .labels import NAMES
+    from .predict import HOP_SECONDS, predict_file
+
+    files = []
+    for path in args.paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            files.append(path)
+    model = _load(args)
+    failures = 0
+    for path in tqdm(files, desc="predict", unit="file", disable=len(files) < 10, file=sys.stderr):
+        try:
+            pred = predict_file(model, path, hop_seconds=args.hop or HOP_SECONDS, threshold=args.threshold)
+        except AudioError as err:
+            failures += 1
+            if args.json:
+                print(json.dumps({"file": str(path), "error": str(err)}))
+            else:
+                tqdm.write(f"{path}: error: {err}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": str(path), **pred.to_dict()}))
+        else:
+            top = sorted(zip(pred.labels, pred.probabilities), key=lambda x: -x[1])[:3]
+            found = ", ".join(NAMES.get(c, c) for c in pred.detected)
+            print(f"{path}: {found}  ({'  '.join(f'{c} {p:.2f}' for c, p in top)})")
+    return 1 if failures == len(files) else 0
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_folder
+
+    model = _load(args)
+    result = evaluate_folder(model, args.folder, threshold=args.threshold, progress=not args.json)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    out = result.to_dict()
+    print(f"{args.folder} ({result.layout} layout): {result.n_files} files, {len(result.failed)} failed, "
+          f"threshold {result.threshold:.2f}")
+    for key in ("accuracy", "micro_precision", "micro_recall", "micro_f1",
+                "macro_precision", "macro_recall", "macro_f1"):
+        if key in out:
+            print(f"  {key:16s} {out[key]:.3f}")
+    print("  per-class F1: " + "  ".join(f"{c} {f:.2f}" for c, f in out["per_class"].items()))
+    for path, reason in result.failed.items():
+        print(f"  failed: {path}: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Render IRMAS-layout audio from General MIDI sound banks with FluidSynth.
+
+Real IRMAS cannot be fetched everywhere and must not be redistributed, so the bundled model learns from
+recorded-instrument sound banks instead. Each "recording" is a short random piece: a predominant
+instrument (training layout, labelled) or 1-4 equal instruments (testing layout), optional quieter
+accompaniment and drums, in a random key, tempo, register and dynamic. Parts are rendered dry one at
+a time, normalised to a common loudness (so banks of different levels look alike), mixed in float,
+and given a seeded room reverb; every random choice comes from a generator seeded by
+(seed, bank, kind, index), so output does not depend on how work is spread over processes.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..labels import CODES
+
+OUT_RATE = 44100  # IRMAS audio: 44.1 kHz stereo 16-bit
+CLIP_SECONDS = 3.0
+CLIPS_PER_RECORDING = 3  # consecutive excerpts of one piece share a recording id, as in IRMAS
+TEST_SECONDS = (5.0, 20.0)
+TARGET_RMS = 0.05  # every part is brought to this loudness before mixing
+
+BANKS = {
+    "FluidR3_GM": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "MuseScore_General": "/usr/share/sounds/sf3/MuseScore_General.sf3",
+}
+
+# code: (General MIDI programs, 0-based; lowest and highest MIDI note; plays chords)
+INSTRUMENTS: dict[str, tuple[tuple[int, ...], int, int, bool]] = {
+    "cel": ((42,), 36, 76, False),
+    "cla": ((71,), 50, 89, False),
+    "flu": ((73, 72), 60, 96, False),
+    "gac": ((24, 25), 40, 79, True),
+    "gel": ((26, 27, 29, 30), 40, 84, True),
+    "org": ((16, 17, 18, 19), 36, 84, True),
+    "pia": ((0, 1), 33, 96, True),
+    "sax": ((64, 65, 66, 67), 44, 81, False),
+    "tru": ((56, 59), 54, 82, False),
+    "vio": ((40,), 55, 93, False),
+    "voi": ((52, 53), 48, 79, True),
+}
+# Unlabelled accompaniment, as in IRMAS where the other sounds are not annotated: bass, strings, pads.
+ACCOMPANIMENT = ((32, 33, 34, 35, 48, 49, 50, 88, 89), 36, 72)
+GENRES = ("cla", "pop_roc", "jaz_blu", "cou_fol", "lat_sou")
+MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
+
+
+def resolve_bank(bank: str) -> Path:
+    """A known bank name -> its Debian path, or a path to any .sf2/.sf3 file."""
+    path = Path(BANKS.get(bank, bank))
+    if not path.is_file():
+        known = ", ".join(BANKS)
+        raise FileNotFoundError(f"sound bank {bank!r} not found: give one of {known} (install the Debian packages "
+                                f"fluid-soundfont-gm / musescore-general-soundfont) or a path to a .sf2/.sf3 file")
+    return path
+
+
+def bank_name(bank: str) -> str:
+    return bank if bank in BANKS else Path(bank).stem
+
+
+@dataclass(frozen=True)
+class Job:
+    bank: str
+    kind: str  # "train" or "test"
+    index: int
+    seed: int
+    out: Path
+
+
+# ----------------------------------------------------------------------------- musical material
+
+def _rng(seed: int, bank: str, kind: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(bank_name(bank).encode()), zlib.crc32(kind.encode()), index])
+
+
+def compose(rng: np.random.Generator, seconds: float, low: int, high: int, chords: bool,
+            tempo: float, key: int, scale: tuple[int, ...]) -> list[tuple[float, float, int, int]]:
+    """Notes (start s, end s, MIDI key, velocity) of one part: a melody, or chords/arpeggios."""
+    beat = 60.0 / tempo
+    pitches = [p for p in range(low, high + 1) if (p - key) % 12 in scale]
+    span = max(6, min(len(pitches) - 1, int(rng.integers(7, 15))))  # the register this piece uses
+    lo = int(rng.integers(0, max(1, len(pitches) - span)))
+    pitches = pitches[lo:lo + span + 1]
+    rhythms = ((0.5, 1.0), (0.25, 0.5, 1.0), (1.0, 2.0), (0.5, 1.0, 2.0, 4.0))  # note lengths in beats
+    lengths = rhythms[int(rng.integers(len(rhythms)))]
+    legato = rng.uniform(0.6, 1.0)
+    dynamic = rng.uniform(50, 115)
+    notes, t, i = [], rng.uniform(0, 0.3) * beat, int(rng.integers(len(pitches)))
+    style = "arpeggio" if chords and rng.random() < 0.35 else ("chords" if chords else "melody")
+    while t < seconds:
+        dur = float(rng.choice(lengths)) * beat
+        vel = int(np.clip(dynamic + rng.normal(0, 8), 20, 127))
+        i = int(np.clip(i + rng.integers(-3, 4), 0, len(pitches) - 1))
+        if style == "melody":
+            notes.append((t, t + dur * legato, pitches[i], vel))
+        else:
+            size = int(rng.integers(3, 5))
+            chord = [pitches[min(i + 2 * k, len(pitches) - 1)] for k in range(size)]
+            chord = sorted(set(chord))
+            if style == "chords":
+                strum = rng.uniform(0, 0.03)
+                notes += [(t + k * strum, t + dur * legato, p, vel) for k, p in enumerate(chord)]
+            else:
+                step = dur / len(chord)
+                notes += [(t + k * step, t + dur * legato, p, vel) for k, p in enumerate(chord)]
+        t += dur
+    return notes
+
+
+def drum_pattern(rng: np.random.Generator, seconds: float, tempo: float) -> list[tuple[float, float, int, int]]:
+    """A kick/snare/hi-hat groove on the General MIDI drum map."""
+    step = 60.0 / tempo / 2  # eighth notes
+    notes, n = [], 0
+    swing = rng.uniform(0, 0.1) * step
+    while n * step < seconds:
+        t = n * step + (swing if n % 2 else 0)
+        notes.append((t, t + 0.1, 42, int(rng.integers(50, 90))))  # closed hi-hat
+        if n % 4 == 0 or (n % 8 == 5 and rng.random() < 0.5):
+            notes.append((t, t + 0.1, 36, int(rng.integers(80, 120))))  # kick
+        if n % 4 == 2:
+            notes.append((t, t + 0.1, 38, int(rng.integers(70, 115))))  # snare
+        n += 1
+    return notes
+
+
+# ----------------------------------------------------------------------------- synthesis
+
+class Renderer:
+    """One FluidSynth instance per process, with its banks loaded once (the .sf3 takes seconds)."""
+
+    def __init__(self):
+        import fluidsynth  # pyfluidsynth: ctypes over Debian's libfluidsynth
+
+        self.synth = fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
+            "synth.reverb.active": 0, "synth.chorus.active": 0})
+        self.fonts: dict[str, int] = {}
+
+    def part(self, bank: str, program: int, notes, seconds: float, drums: bool = False) -> np.ndarray:
+        """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness."""
+        sfid = self.fonts.get(bank)
+        if sfid is None:
+            sfid = self.fonts[bank] = self.synth.sfload(str(resolve_bank(bank)))
+        chan = 9 if drums else 0
+        self.synth.program_select(chan, sfid, 128 if drums else 0, program)
+        events = sorted([(s, 1, k, v) for s, _, k, v in notes] + [(e, 0, k, 0) for _, e, k, _ in notes])
+        total = int(seconds * OUT_RATE)
+        blocks, pos = [], 0
+        for t, on, key, vel in events:
+            at = min(total, int(t * OUT_RATE))
+            if at > pos:
+                blocks.append(self.synth.get_samples(at - pos))
+                pos = at
+            if pos >= total:
+                break
+            self.synth.noteon(chan, key, vel) if on else self.synth.noteoff(chan, key)
+        if pos < total:
+            blocks.append(self.synth.get_samples(total - pos))
+        self.synth.cc(chan, 120, 0)  # all sound off: the next part starts from silence
+        self.synth.system_reset()
+        self.synth.get_samples(256)
+        audio = np.concatenate(blocks).reshape(-1, 2).astype(np.float32) / 32768.0
+        rms = float(np.sqrt(np.mean(audio ** 2)))
+        return audio * (TARGET_RMS / rms) if rms > 1e-6 else audio
+
+
+def room(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
+    """A seeded synthetic room: exponentially decaying noise, mixed wet/dry."""
+    from scipy.signal import fftconvolve
+
+    rt60 = rng.uniform(0.2, 1.5)
+    n = int(rt60 * OUT_RATE)
+    t = np.arange(n) / OUT_RATE
+    ir = rng.standard_normal((n, 2)).astype(np.float32) * np.exp(-6.9 * t / rt60)[:, None].astype(np.float32)
+    ir /= np.sqrt(np.sum(ir ** 2, axis=0, keepdims=True))
+    wet = np.stack([fftconvolve(audio[:, c], ir[:, c])[:len(audio)] for c in range(2)], axis=1)
+    mix = rng.uniform(0.05, 0.35)
+    return (1 - mix) * audio + mix * wet
+
+
+def _finish(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
+    """Reverb, then a random peak level between -12 and -1 dBFS."""
+    audio = room(rng, audio)
+    return audio / np.max(np.abs(audio)) * 10 ** (rng.uniform(-12, -1) / 20)
+
+
+_RENDERER: Renderer | None = None
+
+
+def render_job(job: Job) -> list[Path]:
+    """Render one recording: CLIPS_PER_RECORDING training clips, or one test excerpt with its .txt."""
+    global _RENDERER
+    if _RENDERER is None:
+        _RENDERER = Renderer()
+    rng = _rng(job.seed, job.bank, job.kind, job.index)
+    key, scale = int(rng.integers(12)), (MAJOR if rng.random() < 0.6 else MINOR)
+    tempo = rng.uniform(60, 160)
+    drums = rng.random() < 0.4
+    name = bank_name(job.bank)
+    if job.kind == "train":
+        code = CODES[job.index % len(CODES)]
+        seconds = CLIP_SECONDS * CLIPS_PER_RECORDING
+        mix = _instrument(rng, job.bank, code, seconds, tempo, key, scale)
+        for _ in range(int(rng.integers(0, 3))):  # 0-2 quieter accompanying sounds
+            mix += _accompaniment(rng, job.bank, seconds, tempo, key, scale) * 10 ** (rng.uniform(-20, -8) / 20)
+        if drums:
+            mix += _drums(rng, job.bank, seconds, tempo) * 10 ** (rng.uniform(-14, -6) / 20)
+        mix = _finish(rng, mix)
+        genre = GENRES[int(rng.integers(len(GENRES)))]
+        folder = job.out / name / "train" / code
+        folder.mkdir(parents=True, exist_ok=True)
+        paths, n = [], int(CLIP_SECONDS * OUT_RATE)
+        for k in range(CLIPS_PER_RECORDING):
+            path = folder / f"{name}__[{code}][{'dru' if drums else 'nod'}][{genre}]{job.index:05d}__{k + 1}.wav"
+            sf.write(path, mix[k * n:(k + 1) * n], OUT_RATE, subtype="PCM_16")
+            paths.append(path)
+        return paths
+    seconds = float(rng.uniform(*TEST_SECONDS))
+    count = int(rng.choice([1, 2, 3, 4], p=[0.3, 0.35, 0.25, 0.1]))
+    codes = sorted(rng.choice(len(CODES), size=count, replace=False).tolist())
+    mix = sum(_instrument(rng, job.bank, CODES[c], seconds, tempo, key, scale) * 10 ** (rng.uniform(-3, 3) / 20)
+              for c in codes)
+    if drums:
+        mix = mix + _drums(rng, job.bank, seconds, tempo) * 10 ** (rng.uniform(-12, -4) / 20)
+    mix = _finish(rng, mix)
+    folder = job.out / name / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{job.index:05d}.wav"
+    sf.write(path, mix, OUT_RATE, subtype="PCM_16")
+    path.with_suffix(".txt").write_text("".join(f"{CODES[c]}\t\n" for c in codes))
+    return [path]
+
+
+def _instrument(rng, bank, code, seconds, tempo, key, scale) -> np.ndarray:
+    programs, low, high, chords = INSTRUMENTS[code]
+    program = int(rng.choice(programs))
+    notes = compose(rng, seconds, low, high, chords, tempo, key, scale)
+    return _RENDERER.part(bank, program, notes, seconds)
+
+
+def _accompaniment(rng, bank, seconds, tempo, key, scale) -> np.ndarray:
+    """Either an unlabelled GM sound or another IRMAS instrument, as real backing tracks have."""
+    if rng.random() < 0.5:
+        programs, low, high = ACCOMPANIMENT
+        notes = compose(rng, seconds, low, high, bool(rng.random() < 0.5), tempo, key, scale)
+        return _RENDERER.part(bank, int(rng.choice(programs)), notes, seconds)
+    return _instrument(rng, bank, CODES[int(rng.integers(len(CODES)))], seconds, tempo, key, scale)
+
+
+def _drums(rng, bank, seconds, tempo) -> np.ndarray:
+    return _RENDERER.part(bank, 0, drum_pattern(rng, seconds, tempo), seconds, drums=True)
+
+
+def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: int = 100, test_excerpts: int = 40,
+                   seed: int = 0, workers: int | None = None, progress: bool = True) -> dict:
+    """Render both layouts for each bank under `out/<bank>/{train,test}`; returns counts and seconds."""
+    import time
+
+    from tqdm import tqdm
+
+    out = Path(out)
+    for bank in banks:
+        resolve_bank(bank)  # fail before starting processes
+    recordings = -(-train_per_class // CLIPS_PER_RECORDING) * len(CODES)  # per bank, classes interleaved
+    jobs = [Job(b, "train", i, seed, out) for b in banks for i in range(recordings)]
+    jobs += [Job(b, "test", i, seed, out) for b in banks for i in range(test_excerpts)]
+    start = time.perf_counter()
+    files: list[Path] = []
+    workers = workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for paths in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs), desc="render",
+                          unit="rec", disable=not progress):
+            files += paths
+    elapsed = time.perf_counter() - start
+    audio_seconds = sum(sf.info(str(p)).duration for p in files)
+    stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
+             "x_realtime": round(audio_seconds / elapsed, 1)}
+    if progress:
+        print(f"rendered {stats['files']} files, {audio_seconds / 60:.1f} min of audio in {elapsed:.1f} s "
+              f"({stats['x_realtime']}x real time) into {out}")
+    return stats

@@ -1,0 +1,91 @@
+"""Which model to run: a local save_pretrained folder, a Hub repo (`owner/name@revision`), or the bundled one.
+
+A named model that cannot be had (offline, missing repo, bad revision) never stops the app: we fall
+back to the bundled checkpoint and say why, within a bounded time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import InstrumentClassifier
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+ENV_VAR = "IRMAS_MODEL"
+HUB_TIMEOUT_S = 5  # per request; a Hub that is down costs seconds, not minutes
+
+
+class ModelNotFoundError(RuntimeError):
+    """Neither the named model nor the bundled one could be loaded."""
+
+
+@dataclass
+class LoadedModel:
+    model: InstrumentClassifier
+    source: str  # "bundled", "local" or "hub"
+    name: str  # folder path or repo id
+    revision: str | None = None
+    fallback_reason: str | None = None  # set when a named model was not used
+
+    def describe(self) -> str:
+        """One line for the UI/CLI: where the weights came from and, on fallback, why."""
+        where = {"bundled": f"bundled model ({self.name})", "local": f"local model {self.name}",
+                 "hub": f"Hub model {self.name}@{self.revision or 'main'}"}[self.source]
+        text = f"Using the {where}; labels: {', '.join(self.model.labels)}."
+        if self.fallback_reason:
+            text += f" The requested model was not used: {self.fallback_reason}"
+        return text
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """`owner/name@rev` -> (`owner/name`, `rev`); no `@` -> revision None (the default branch)."""
+    repo_id, _, revision = spec.partition("@")
+    return repo_id, (revision or None)
+
+
+def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED_DIR) -> LoadedModel:
+    """Resolve `spec` (or $IRMAS_MODEL) to a model in eval mode, falling back to the bundled one."""
+    spec = spec or os.environ.get(ENV_VAR) or None
+    if spec is None:
+        return _load_bundled(bundled_dir, None)
+    if Path(spec).is_dir():
+        try:
+            model = InstrumentClassifier.from_pretrained(spec, strict=True)
+        except Exception as err:  # noqa: BLE001 - a broken folder falls back like a missing repo
+            return _load_bundled(bundled_dir, f"{spec} is not a loadable model folder ({err}).")
+        return LoadedModel(model.eval(), "local", str(spec))
+    repo_id, revision = parse_spec(spec)
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        return _load_bundled(bundled_dir, f"{spec!r} is neither a folder nor a Hub repo id (owner/name[@revision]).")
+    try:
+        model = _from_hub(repo_id, revision)
+    except Exception as err:  # noqa: BLE001 - network, auth, missing repo/revision, bad files: all fall back
+        return _load_bundled(bundled_dir, f"could not load {spec} from the Hub ({_short(err)}).")
+    return LoadedModel(model.eval(), "hub", repo_id, revision)
+
+
+def _from_hub(repo_id: str, revision: str | None) -> InstrumentClassifier:
+    from huggingface_hub import constants
+
+    # huggingface_hub reads these at call time; honour the user's own settings if they made any.
+    if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
+        constants.HF_HUB_ETAG_TIMEOUT = HUB_TIMEOUT_S
+    if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = HUB_TIMEOUT_S
+    return InstrumentClassifier.from_pretrained(repo_id, revision=revision, strict=True)
+
+
+def _load_bundled(bundled_dir: str | os.PathLike, reason: str | None) -> LoadedModel:
+    bundled_dir = Path(bundled_dir)
+    if not (bundled_dir / "model.safetensors").is_file():
+        raise ModelNotFoundError(
+            (reason + " " if reason else "") + f"No bundled model at {bundled_dir} (expected model.safetensors).")
+    model = InstrumentClassifier.from_pretrained(str(bundled_dir), strict=True)
+    return LoadedModel(model.eval(), "bundled", str(bundled_dir), fallback_reason=reason)
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]

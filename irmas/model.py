@@ -1,0 +1,190 @@
+"""The instrument classifier: one PANNs-style CNN tower per STFT band, an MLP fusing them, 11 outputs.
+
+The model takes waveforms, so a saved model is all anyone needs to run it (no pre-computed features).
+Its constructor arguments are its config: PyTorchModelHubMixin writes them to config.json beside
+model.safetensors, and they carry the labels, sample rate and band table the weights were trained with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .audio import SAMPLE_RATE
+from .features import BANDS, ThreeBandSTFT
+from .labels import CODES
+
+CNN14_CHANNELS = (64, 128, 256, 512, 1024, 2048)  # PANNs Cnn14: the full-size tower
+SMALL_CHANNELS = (8, 16, 32, 64)  # the CPU setting of the bundled model (~40x less compute)
+EMBED_DIM = 512  # each tower's output, so the fusion input is 3 x 512
+FUSION_DIMS = (768, 512)
+FUSION_DROPOUT = (0.4, 0.3)
+DEFAULT_THRESHOLD = 0.5
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 conv + BN + ReLU, then 2x2 average pooling; names match PANNs so its weights load."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor, pool: tuple[int, int]) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return F.avg_pool2d(x, pool) if pool != (1, 1) else x
+
+
+class Tower(nn.Module):
+    """PANNs Cnn14 body for one band: (batch, frames, bins) -> (batch, EMBED_DIM) embedding.
+
+    As in Cnn14, the last block does not pool, features are averaged over frequency, then max + mean
+    over time, then `fc1`; a linear `embed` maps the tower width to the common fusion width.
+    """
+
+    def __init__(self, n_bins: int, channels: tuple[int, ...], embed_dim: int = EMBED_DIM):
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(n_bins)  # per-bin input normalisation, as PANNs' bn0 over mel bins
+        widths = (1, *channels)
+        self.blocks = nn.ModuleList(ConvBlock(widths[i], widths[i + 1]) for i in range(len(channels)))
+        self.fc1 = nn.Linear(channels[-1], channels[-1])
+        self.embed = nn.Linear(channels[-1], embed_dim)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        x = spec.unsqueeze(1)  # (batch, 1, frames, bins)
+        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, (1, 1) if i == last else (2, 2))
+            x = F.dropout(x, p=0.2, training=self.training)
+        x = x.mean(dim=3)
+        x = x.max(dim=2).values + x.mean(dim=2)
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = F.relu(self.fc1(x))
+        return self.embed(x)
+
+
+class InstrumentClassifier(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="irmas",
+    tags=["audio-classification", "musical-instrument-recognition", "irmas"],
+    pipeline_tag="audio-classification",
+    license="mit",
+):
+    """Waveforms at `sample_rate` (batch, samples) -> logits (batch, len(labels)); sigmoid per label."""
+
+    def __init__(
+        self,
+        tower_channels: list[int] = list(SMALL_CHANNELS),
+        embed_dim: int = EMBED_DIM,
+        fusion_dims: list[int] = list(FUSION_DIMS),
+        fusion_dropout: list[float] = list(FUSION_DROPOUT),
+        labels: list[str] = list(CODES),
+        sample_rate: int = SAMPLE_RATE,
+        bands: list[dict] = [dict(b) for b in BANDS],
+        threshold: float = DEFAULT_THRESHOLD,
+    ):
+        super().__init__()
+        self.labels = list(labels)
+        self.sample_rate = sample_rate
+        self.threshold = threshold
+        self.features = ThreeBandSTFT(bands, sample_rate)
+        self.towers = nn.ModuleList(
+            Tower(last - first, tuple(tower_channels), embed_dim) for first, last in self.features.bins
+        )
+        layers: list[nn.Module] = []
+        width = embed_dim * len(self.towers)
+        for dim, p in zip(fusion_dims, fusion_dropout):
+            layers += [nn.Linear(width, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Dropout(p)]
+            width = dim
+        self.fusion = nn.Sequential(*layers)
+        self.head = nn.Linear(width, len(self.labels))
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        bands = self.features(waveforms)
+        return self.classify(bands)
+
+    def classify(self, bands: list[torch.Tensor]) -> torch.Tensor:
+        """Logits from band spectrograms (lets training augment features before the towers)."""
+        embedding = torch.cat([tower(spec) for tower, spec in zip(self.towers, bands)], dim=1)
+        return self.head(self.fusion(embedding))
+
+    def tower_parameters(self) -> list[nn.Parameter]:
+        return [p for tower in self.towers for p in tower.parameters()]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Everything that is not a tower: fusion and output layer (trained from the first epoch)."""
+        tower_ids = {id(p) for p in self.tower_parameters()}
+        return [p for p in self.parameters() if id(p) not in tower_ids]
+
+
+@dataclass
+class WarmStartReport:
+    """What `load_panns_weights` took from the checkpoint, per tower key, and why the rest was skipped."""
+
+    used: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # tower parameters the checkpoint did not provide
+
+    def summary(self) -> str:
+        return (f"PANNs warm start: {len(self.used)} tensors loaded into towers, {len(self.skipped)} checkpoint "
+                f"keys skipped, {len(self.missing)} tower tensors left at initialisation")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable PANNs checkpoint."""
+
+
+def load_panns_weights(model: InstrumentClassifier, checkpoint: str | os.PathLike) -> WarmStartReport:
+    """Copy the conv blocks and fc1 of a PANNs Cnn14 checkpoint into every tower.
+
+    The file is read with `weights_only=True`: a checkpoint from the internet never reaches pickle.
+    Front-end keys (spectrogram/log-mel extractors, bn0 over 64 mel bins) and the AudioSet head do not
+    fit our bands and classes, so they are skipped with a reason.
+    """
+    try:
+        raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same sentence
+        raise CheckpointError(f"{checkpoint}: not a readable PyTorch checkpoint ({err}).") from None
+    state = raw.get("model", raw) if isinstance(raw, dict) else None
+    if not isinstance(state, dict) or "conv_block1.conv1.weight" not in state:
+        raise CheckpointError(f"{checkpoint}: no PANNs CNN weights (expected key 'conv_block1.conv1.weight').")
+
+    report = WarmStartReport()
+    for t, tower in enumerate(model.towers):
+        target = tower.state_dict()
+        loaded: dict[str, torch.Tensor] = {}
+        for key, value in state.items():
+            ours = _panns_to_tower_key(key)
+            if ours is None:
+                report.skipped.setdefault(key, "front end or AudioSet head: not used by the towers")
+            elif ours not in target:
+                report.skipped.setdefault(key, f"this tower has no {ours} (fewer blocks)")
+            elif target[ours].shape != value.shape:
+                report.skipped.setdefault(
+                    key, f"shape {tuple(value.shape)} does not fit {tuple(target[ours].shape)}")
+            else:
+                loaded[ours] = value
+                report.used.append(f"towers.{t}.{ours}")
+        tower.load_state_dict(loaded, strict=False)
+        report.missing += [f"towers.{t}.{k}" for k in target if k not in loaded]
+    return report
+
+
+def _panns_to_tower_key(key: str) -> str | None:
+    """`conv_block3.bn1.weight` -> `blocks.2.bn1.weight`; `fc1.bias` -> `fc1.bias`; else None."""
+    if key.startswith("conv_block"):
+        block, _, rest = key[len("conv_block"):].partition(".")
+        return f"blocks.{int(block) - 1}.{rest}" if block.isdigit() else None
+    if key.startswith("fc1."):
+        return key
+    return None

@@ -1,0 +1,113 @@
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from irmas.audio import SAMPLE_RATE, AudioError, from_array, load_audio
+from tests.conftest import tone
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_wav_of_every_sample_format_loads_as_mono_float32_at_22050(tmp_path, subtype):
+    y = tone(1.0, 44100)
+    path = tmp_path / f"x_{subtype}.wav"
+    sf.write(path, y, 44100, subtype=subtype)
+    out = load_audio(path)
+    assert out.dtype == np.float32 and out.ndim == 1
+    assert abs(len(out) - SAMPLE_RATE) <= 2
+    assert 0.4 < np.max(np.abs(out)) < 0.6
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_any_rate_and_channel_count_gives_the_same_signal(tmp_path, rate, channels):
+    y = tone(1.0, rate, freq=300.0)
+    path = tmp_path / "x.flac"
+    sf.write(path, np.stack([y] * channels, axis=1), rate)
+    out = load_audio(path)
+    ref = tone(1.0, SAMPLE_RATE, freq=300.0)
+    n = min(len(out), len(ref)) - 200
+    assert abs(len(out) - SAMPLE_RATE) <= 2
+    # same tone after resampling and downmixing: correlation near 1 away from the edges
+    assert np.corrcoef(out[100:n], ref[100:n])[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3", "m4a"])
+def test_compressed_formats_decode(tmp_path, fmt):
+    wav = tmp_path / "x.wav"
+    sf.write(wav, tone(2.0, 44100), 44100)
+    out_path = tmp_path / f"x.{fmt}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(out_path)], check=True)
+    out = load_audio(out_path)
+    assert abs(len(out) / SAMPLE_RATE - 2.0) < 0.1
+
+
+def test_microphone_int16_pair_is_scaled_by_full_range():
+    y = tone(1.0, 48000, amp=0.5)
+    pcm = (y * 32767).astype(np.int16)
+    out = from_array(48000, np.stack([pcm, pcm], axis=1))
+    assert abs(np.max(np.abs(out)) - 0.5) < 0.02
+    out32 = from_array(48000, (y * 2**31).astype(np.int32))
+    assert abs(np.max(np.abs(out32)) - 0.5) < 0.02
+
+
+def test_stereo_48k_file_gives_same_samples_as_mono_22k(tmp_path):
+    y48, y22 = tone(2.0, 48000), tone(2.0, SAMPLE_RATE)
+    sf.write(tmp_path / "s.wav", np.stack([y48, y48], 1), 48000)
+    sf.write(tmp_path / "m.wav", y22, SAMPLE_RATE, subtype="FLOAT")
+    a, b = load_audio(tmp_path / "s.wav"), load_audio(tmp_path / "m.wav")
+    n = min(len(a), len(b)) - 100
+    assert np.max(np.abs(a[100:n] - b[100:n])) < 0.02
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "empty"), ("text", "no audio|not an audio file"), ("silent", "silent"), ("short", "at least"),
+    ("nan", "NaN"), ("corrupt_header", "not an audio file"), ("missing", "no such file"), ("video_no_audio", "no audio"),
+])
+def test_bad_input_raises_audio_error_with_a_sentence(tmp_path, case, message):
+    path = tmp_path / f"{case}.wav"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path = tmp_path / "notes.txt"
+        path.write_text("this is not a song\n" * 50)
+    elif case == "silent":
+        sf.write(path, np.zeros(SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
+    elif case == "short":
+        sf.write(path, tone(0.01), SAMPLE_RATE)
+    elif case == "nan":
+        y = tone(1.0)
+        y[100] = np.nan
+        sf.write(path, y, SAMPLE_RATE, subtype="FLOAT")
+    elif case == "corrupt_header":
+        sf.write(path, tone(1.0), SAMPLE_RATE)
+        data = bytearray(path.read_bytes())
+        data[:12] = b"GARBAGEGARBA"
+        path.write_bytes(bytes(data))
+    elif case == "video_no_audio":
+        path = tmp_path / "video.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-an",
+                        str(path)], check=True)
+    with pytest.raises(AudioError, match=message):
+        load_audio(path)
+
+
+def test_a_file_longer_than_the_limit_is_refused_without_decoding_it_all(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.tile(tone(1.0), 30), SAMPLE_RATE)
+    with pytest.raises(AudioError, match="is 30 s long; the limit is 20 s"):
+        load_audio(path, max_seconds=20)
+    mp3 = tmp_path / "long.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), str(mp3)], check=True)
+    with pytest.raises(AudioError, match="limit"):
+        load_audio(mp3, max_seconds=20)
+
+
+@pytest.mark.parametrize("data, message", [
+    (np.zeros(0, dtype=np.int16), "empty"), (np.zeros(22050, dtype=np.int16), "silent"),
+    (np.array(["a", "b"]), "not audio"), (np.ones((2, 2, 2), dtype=np.float32), "1-D or 2-D"),
+])
+def test_bad_microphone_arrays_raise_audio_error(data, message):
+    with pytest.raises(AudioError, match=message):
+        from_array(22050, data)
