@@ -6,6 +6,8 @@ back to the bundled checkpoint and say why, within a bounded time.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,8 @@ from .model import InstrumentClassifier
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_VAR = "IRMAS_MODEL"
-HUB_TIMEOUT_S = 5  # per request; a Hub that is down costs seconds, not minutes
+HUB_TIMEOUT_S = 5  # per request
+HUB_DEADLINE_S = float(os.environ.get("IRMAS_HUB_DEADLINE", 20))  # whole load, retries included
 
 
 class ModelNotFoundError(RuntimeError):
@@ -52,7 +55,7 @@ def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED
         return _load_bundled(bundled_dir, None)
     if Path(spec).is_dir():
         try:
-            model = InstrumentClassifier.from_pretrained(spec, strict=True)
+            model = _from_folder(spec)
         except Exception as err:  # noqa: BLE001 - a broken folder falls back like a missing repo
             return _load_bundled(bundled_dir, f"{spec} is not a loadable model folder ({err}).")
         return LoadedModel(model.eval(), "local", str(spec))
@@ -66,7 +69,34 @@ def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED
     return LoadedModel(model.eval(), "hub", repo_id, revision)
 
 
-def _from_hub(repo_id: str, revision: str | None) -> InstrumentClassifier:
+def _from_hub(repo_id: str, revision: str | None, deadline: float | None = None) -> InstrumentClassifier:
+    """Load from the Hub (or its cache), giving up after `deadline` seconds.
+
+    huggingface_hub retries unreachable hosts with back-off for ~25 s; the load runs in a daemon
+    thread so a slow or absent network costs at most the deadline.
+    """
+    import threading
+
+    deadline = HUB_DEADLINE_S if deadline is None else deadline
+    result: dict = {}
+
+    def work():
+        try:
+            result["model"] = _download(repo_id, revision)
+        except Exception as err:  # noqa: BLE001 - handed to the caller below
+            result["error"] = err
+
+    thread = threading.Thread(target=work, daemon=True, name="irmas-hub-load")
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer from the Hub within {deadline:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result["model"]
+
+
+def _download(repo_id: str, revision: str | None) -> InstrumentClassifier:
     from huggingface_hub import constants
 
     # huggingface_hub reads these at call time; honour the user's own settings if they made any.
@@ -77,12 +107,18 @@ def _from_hub(repo_id: str, revision: str | None) -> InstrumentClassifier:
     return InstrumentClassifier.from_pretrained(repo_id, revision=revision, strict=True)
 
 
+def _from_folder(folder: str | os.PathLike) -> InstrumentClassifier:
+    # huggingface_hub prints a line on local loads; stdout belongs to our CLI's --json output.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return InstrumentClassifier.from_pretrained(str(folder), strict=True)
+
+
 def _load_bundled(bundled_dir: str | os.PathLike, reason: str | None) -> LoadedModel:
     bundled_dir = Path(bundled_dir)
     if not (bundled_dir / "model.safetensors").is_file():
         raise ModelNotFoundError(
             (reason + " " if reason else "") + f"No bundled model at {bundled_dir} (expected model.safetensors).")
-    model = InstrumentClassifier.from_pretrained(str(bundled_dir), strict=True)
+    model = _from_folder(bundled_dir)
     return LoadedModel(model.eval(), "bundled", str(bundled_dir), fallback_reason=reason)
 
 

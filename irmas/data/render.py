@@ -11,6 +11,7 @@ and given a seeded room reverb; every random choice comes from a generator seede
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -275,7 +276,8 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
     start = time.perf_counter()
     files: list[Path] = []
     workers = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: a fork of a process that already ran torch's thread pools can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for paths in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs), desc="render",
                           unit="rec", disable=not progress):
             files += paths
