@@ -136,39 +136,79 @@ def drum_pattern(rng: np.random.Generator, seconds: float, tempo: float) -> list
 # ----------------------------------------------------------------------------- synthesis
 
 class Renderer:
-    """One FluidSynth instance per process, with its banks loaded once (the .sf3 takes seconds)."""
+    """FluidSynth for one process: a fresh synth per recording, banks decoded once.
+
+    A synth's output depends on its history (voice allocation, release tails), so each recording gets
+    a new one; a long-lived holder synth keeps every bank in FluidSynth's process-wide sample cache,
+    which makes the new synth's `sfload` cheap (the .sf3 alone takes seconds to decode). Output is read
+    as float: pyfluidsynth's int16 path adds dither.
+    """
 
     def __init__(self):
+        import ctypes
+
         import fluidsynth  # pyfluidsynth: ctypes over Debian's libfluidsynth
 
-        self.synth = fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
-            "synth.reverb.active": 0, "synth.chorus.active": 0})
-        self.fonts: dict[str, int] = {}
+        self._fluidsynth = fluidsynth
+        self._holder = fluidsynth.Synth()
+        self._held: set[str] = set()
+        p, i = ctypes.c_void_p, ctypes.c_int
+        self._write_float = fluidsynth.cfunc("fluid_synth_write_float", i, ("synth", p, 1), ("len", i, 1),
+                                             ("lout", p, 1), ("loff", i, 1), ("lincr", i, 1),
+                                             ("rout", p, 1), ("roff", i, 1), ("rincr", i, 1))
+        self.synth = None
+        self.font = -1
+        self.rendered = 0  # samples so far: FluidSynth works in 64-sample blocks
 
-    def part(self, bank: str, program: int, notes, seconds: float, drums: bool = False) -> np.ndarray:
+    def begin(self, bank: str) -> None:
+        """Start a recording on a new synth with `bank` loaded."""
+        path = str(resolve_bank(bank))
+        if path not in self._held:
+            self._holder.sfload(path)
+            self._held.add(path)
+        if self.synth is not None:
+            self.synth.delete()
+        self.synth = self._fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
+            "synth.reverb.active": 0, "synth.chorus.active": 0})
+        self.font = self.synth.sfload(path)
+        self.rendered = 0
+
+    def _samples(self, n: int) -> np.ndarray:
+        """(n, 2) float32 stereo."""
+        out = np.zeros((n, 2), dtype=np.float32)
+        if n:
+            ptr = out.ctypes.data
+            self._write_float(self.synth.synth, n, ptr, 0, 2, ptr, 1, 2)
+        self.rendered += n
+        return out
+
+    def _silence(self, chan: int) -> None:
+        self.synth.cc(chan, 120, 0)  # all sound off, then render until the release tails are gone
+        self.synth.system_reset()
+        for _ in range(200):
+            if not np.any(self._samples(1024)):
+                break
+        self._samples(-self.rendered % 64)
+
+    def part(self, program: int, notes, seconds: float, drums: bool = False) -> np.ndarray:
         """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness."""
-        sfid = self.fonts.get(bank)
-        if sfid is None:
-            sfid = self.fonts[bank] = self.synth.sfload(str(resolve_bank(bank)))
         chan = 9 if drums else 0
-        self.synth.program_select(chan, sfid, 128 if drums else 0, program)
+        self.synth.program_select(chan, self.font, 128 if drums else 0, program)
         events = sorted([(s, 1, k, v) for s, _, k, v in notes] + [(e, 0, k, 0) for _, e, k, _ in notes])
         total = int(seconds * OUT_RATE)
         blocks, pos = [], 0
         for t, on, key, vel in events:
             at = min(total, int(t * OUT_RATE))
             if at > pos:
-                blocks.append(self.synth.get_samples(at - pos))
+                blocks.append(self._samples(at - pos))
                 pos = at
             if pos >= total:
                 break
             self.synth.noteon(chan, key, vel) if on else self.synth.noteoff(chan, key)
         if pos < total:
-            blocks.append(self.synth.get_samples(total - pos))
-        self.synth.cc(chan, 120, 0)  # all sound off: the next part starts from silence
-        self.synth.system_reset()
-        self.synth.get_samples(256)
-        audio = np.concatenate(blocks).reshape(-1, 2).astype(np.float32) / 32768.0
+            blocks.append(self._samples(total - pos))
+        self._silence(chan)
+        audio = np.concatenate(blocks)
         rms = float(np.sqrt(np.mean(audio ** 2)))
         return audio * (TARGET_RMS / rms) if rms > 1e-6 else audio
 
@@ -201,6 +241,7 @@ def render_job(job: Job) -> list[Path]:
     global _RENDERER
     if _RENDERER is None:
         _RENDERER = Renderer()
+    _RENDERER.begin(job.bank)
     rng = _rng(job.seed, job.bank, job.kind, job.index)
     key, scale = int(rng.integers(12)), (MAJOR if rng.random() < 0.6 else MINOR)
     tempo = rng.uniform(60, 160)
@@ -209,11 +250,11 @@ def render_job(job: Job) -> list[Path]:
     if job.kind == "train":
         code = CODES[job.index % len(CODES)]
         seconds = CLIP_SECONDS * CLIPS_PER_RECORDING
-        mix = _instrument(rng, job.bank, code, seconds, tempo, key, scale)
+        mix = _instrument(rng, code, seconds, tempo, key, scale)
         for _ in range(int(rng.integers(0, 3))):  # 0-2 quieter accompanying sounds
-            mix += _accompaniment(rng, job.bank, seconds, tempo, key, scale) * 10 ** (rng.uniform(-20, -8) / 20)
+            mix += _accompaniment(rng, seconds, tempo, key, scale) * 10 ** (rng.uniform(-20, -8) / 20)
         if drums:
-            mix += _drums(rng, job.bank, seconds, tempo) * 10 ** (rng.uniform(-14, -6) / 20)
+            mix += _drums(rng, seconds, tempo) * 10 ** (rng.uniform(-14, -6) / 20)
         mix = _finish(rng, mix)
         genre = GENRES[int(rng.integers(len(GENRES)))]
         folder = job.out / name / "train" / code
@@ -227,10 +268,10 @@ def render_job(job: Job) -> list[Path]:
     seconds = float(rng.uniform(*TEST_SECONDS))
     count = int(rng.choice([1, 2, 3, 4], p=[0.3, 0.35, 0.25, 0.1]))
     codes = sorted(rng.choice(len(CODES), size=count, replace=False).tolist())
-    mix = sum(_instrument(rng, job.bank, CODES[c], seconds, tempo, key, scale) * 10 ** (rng.uniform(-3, 3) / 20)
+    mix = sum(_instrument(rng, CODES[c], seconds, tempo, key, scale) * 10 ** (rng.uniform(-3, 3) / 20)
               for c in codes)
     if drums:
-        mix = mix + _drums(rng, job.bank, seconds, tempo) * 10 ** (rng.uniform(-12, -4) / 20)
+        mix = mix + _drums(rng, seconds, tempo) * 10 ** (rng.uniform(-12, -4) / 20)
     mix = _finish(rng, mix)
     folder = job.out / name / "test"
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,24 +281,24 @@ def render_job(job: Job) -> list[Path]:
     return [path]
 
 
-def _instrument(rng, bank, code, seconds, tempo, key, scale) -> np.ndarray:
+def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
     programs, low, high, chords = INSTRUMENTS[code]
     program = int(rng.choice(programs))
     notes = compose(rng, seconds, low, high, chords, tempo, key, scale)
-    return _RENDERER.part(bank, program, notes, seconds)
+    return _RENDERER.part(program, notes, seconds)
 
 
-def _accompaniment(rng, bank, seconds, tempo, key, scale) -> np.ndarray:
+def _accompaniment(rng, seconds, tempo, key, scale) -> np.ndarray:
     """Either an unlabelled GM sound or another IRMAS instrument, as real backing tracks have."""
     if rng.random() < 0.5:
         programs, low, high = ACCOMPANIMENT
         notes = compose(rng, seconds, low, high, bool(rng.random() < 0.5), tempo, key, scale)
-        return _RENDERER.part(bank, int(rng.choice(programs)), notes, seconds)
-    return _instrument(rng, bank, CODES[int(rng.integers(len(CODES)))], seconds, tempo, key, scale)
+        return _RENDERER.part(int(rng.choice(programs)), notes, seconds)
+    return _instrument(rng, CODES[int(rng.integers(len(CODES)))], seconds, tempo, key, scale)
 
 
-def _drums(rng, bank, seconds, tempo) -> np.ndarray:
-    return _RENDERER.part(bank, 0, drum_pattern(rng, seconds, tempo), seconds, drums=True)
+def _drums(rng, seconds, tempo) -> np.ndarray:
+    return _RENDERER.part(0, drum_pattern(rng, seconds, tempo), seconds, drums=True)
 
 
 def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: int = 100, test_excerpts: int = 40,

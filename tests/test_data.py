@@ -1,0 +1,187 @@
+"""IRMAS layouts, the validation split, the Zenodo download (against a loopback server), and the renderer."""
+
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from irmas.data import download
+from irmas.data.layouts import detect_layout, parse_training_name, read_testing, read_training, split_by_recording
+from irmas.data.render import render_dataset
+from irmas.labels import CODES
+
+
+def test_training_names_parse_drums_and_genre_as_metadata_not_instruments():
+    ex = parse_training_name(Path("IRMAS-TrainingData/cel/008__[cel][nod][cla]0058__1.wav"), "cel")
+    assert ex.labels == ["cel"] and ex.drums is False and ex.genre == "cla"  # cla = classical here
+    assert ex.group == "cel/008__[cel][nod][cla]0058"
+    ex = parse_training_name(Path("pia/[pia][jaz_blu]1444__2.wav"), "pia")
+    assert ex.drums is None and ex.genre == "jaz_blu" and ex.group == "pia/[pia][jaz_blu]1444"
+
+
+def test_testing_layout_labels_are_stripped_codes(tmp_path):
+    sf.write(tmp_path / "song-1.wav", np.zeros(100), 22050)
+    (tmp_path / "song-1.txt").write_text("gel\t\n voi \n\ncla\n")
+    sf.write(tmp_path / "nolabel.wav", np.zeros(100), 22050)
+    assert detect_layout(tmp_path) == "testing"
+    (ex,) = read_testing(tmp_path)
+    assert ex.labels == ["cla", "gel", "voi"]
+
+
+def test_irmas_zip_nesting_is_found(tmp_path):
+    (tmp_path / "IRMAS-TrainingData" / "sax").mkdir(parents=True)
+    sf.write(tmp_path / "IRMAS-TrainingData" / "sax" / "[sax][dru][jaz_blu]0001__1.wav", np.zeros(100), 22050)
+    assert detect_layout(tmp_path) == "training"
+    assert [e.labels for e in read_training(tmp_path)] == [["sax"]]
+
+
+def test_split_keeps_recordings_together_is_stratified_and_seeded(rendered):
+    examples = read_training(rendered / "FluidR3_GM" / "train")
+    train, val = split_by_recording(examples, val_fraction=0.3, seed=1)
+    assert not {e.group for e in train} & {e.group for e in val}
+    assert {e.labels[0] for e in val} == set(CODES)
+    assert len(train) + len(val) == len(examples)
+    again = split_by_recording(examples, val_fraction=0.3, seed=1)[1]
+    assert [e.path for e in again] == [e.path for e in val]
+
+
+# ---------------------------------------------------------------- download
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static server that honours `Range: bytes=N-` (as Zenodo does) and counts requests."""
+
+    requests: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path.split("?")[0]))
+        RangeHandler.requests.append((self.path, self.headers.get("Range")))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """Zip files named like IRMAS's parts, served on loopback, with their md5s patched in."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for part, (name, _, folder) in download.PARTS.items():
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr(f"{folder}/readme.txt", f"{part} " * 5000)
+        (served / name).write_bytes(buf.getvalue())
+        monkeypatch.setitem(download.PARTS, part, (name, hashlib.md5(buf.getvalue()).hexdigest(), folder))
+    RangeHandler.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_verifies_and_unzips_each_part(tmp_path, mirror):
+    served, url = mirror
+    folders = download.download_irmas(tmp_path / "raw", ["train", "test2"], base_url=url, progress=False)
+    assert (folders["train"] / "readme.txt").read_text().startswith("train")
+    assert folders["test2"].name == "IRTestingData-Part2" and folders["test2"].is_dir()
+    n = len(RangeHandler.requests)
+    download.download_irmas(tmp_path / "raw", ["train"], base_url=url, progress=False)
+    assert len(RangeHandler.requests) == n  # verified archive on disk: nothing fetched again
+
+
+def test_corrupted_download_is_deleted_and_reported(tmp_path, mirror):
+    served, url = mirror
+    name = download.PARTS["test1"][0]
+    (served / name).write_bytes(b"corrupted" + (served / name).read_bytes()[9:])
+    with pytest.raises(download.DownloadError, match="checksum mismatch, the downloaded file was deleted"):
+        download.download_irmas(tmp_path / "raw", ["test1"], base_url=url, progress=False)
+    assert not any((tmp_path / "raw").glob("*.zip")) and not any((tmp_path / "raw").glob("*.part"))
+
+
+def test_interrupted_download_resumes_with_a_range_request(tmp_path, mirror):
+    served, url = mirror
+    name = download.PARTS["test3"][0]
+    whole = (served / name).read_bytes()
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / (name + ".part")).write_bytes(whole[:1000])  # what a killed run left
+    download.download_irmas(tmp_path / "raw", ["test3"], base_url=url, progress=False)
+    assert RangeHandler.requests[-1][1] == "bytes=1000-"
+    assert (tmp_path / "raw" / name).read_bytes() == whole
+
+
+def test_unknown_part_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown IRMAS parts"):
+        download.download_irmas(tmp_path, ["test9"])
+
+
+def test_zenodo_url_is_the_default():
+    assert download.part_url("IRMAS-TrainingData.zip") == \
+        "https://zenodo.org/record/1290750/files/IRMAS-TrainingData.zip?download=1"
+
+
+# ---------------------------------------------------------------- renderer
+
+def test_render_writes_both_irmas_layouts_with_the_right_labels_and_format(rendered):
+    for bank in ("FluidR3_GM", "MuseScore_General"):
+        train = read_training(rendered / bank / "train")
+        assert sorted({e.labels[0] for e in train}) == sorted(CODES)
+        assert len(train) == 11 * 6
+        info = sf.info(str(train[0].path))
+        assert (info.samplerate, info.channels, info.subtype, round(info.duration, 2)) == (44100, 2, "PCM_16", 3.0)
+        test = read_testing(rendered / bank / "test")
+        assert len(test) == 4 and all(1 <= len(e.labels) <= 4 for e in test)
+        assert all(5.0 <= sf.info(str(e.path)).duration <= 20.0 for e in test)
+
+
+def test_rendered_levels_are_sane(rendered):
+    for path in sorted((rendered / "MuseScore_General" / "train").rglob("*.wav"))[::7]:
+        y, _ = sf.read(path)
+        peak, rms = np.max(np.abs(y)), np.sqrt(np.mean(y ** 2))
+        assert 0.2 < peak <= 0.9, path  # -12..-1 dBFS, no clipping
+        assert rms > 0.005, path  # not near-silent
+
+
+def test_the_predominant_instrument_is_the_one_in_the_label(tmp_path):
+    """Each class's clips differ: a flute clip has its energy far higher than a cello clip."""
+    render_dataset(["FluidR3_GM"], tmp_path, train_per_class=3, test_excerpts=0, seed=3, workers=1, progress=False)
+    import librosa
+
+    def centroid(code):
+        y, sr = sf.read(next((tmp_path / "FluidR3_GM" / "train" / code).glob("*__1.wav")))
+        return float(np.median(librosa.feature.spectral_centroid(y=y.mean(axis=1), sr=sr)))
+    assert centroid("flu") > centroid("cel")
+
+
+def test_render_is_deterministic_for_a_seed(tmp_path):
+    a = render_dataset(["FluidR3_GM"], tmp_path / "a", train_per_class=3, test_excerpts=2, seed=5, workers=2,
+                       progress=False)
+    render_dataset(["FluidR3_GM"], tmp_path / "b", train_per_class=3, test_excerpts=2, seed=5, workers=1,
+                   progress=False)
+    render_dataset(["FluidR3_GM"], tmp_path / "c", train_per_class=3, test_excerpts=2, seed=6, workers=2,
+                   progress=False)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
+    assert a["files"] == 11 * 3 + 2 and len(files) == a["files"] + 2  # + the .txt labels
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert any((tmp_path / "a" / r).read_bytes() != (tmp_path / "c" / r).read_bytes() for r in files
+               if (tmp_path / "c" / r).exists())
+
+
+def test_unknown_bank_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sound bank 'NoSuchBank' not found"):
+        render_dataset(["NoSuchBank"], tmp_path, progress=False)
