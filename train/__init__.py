@@ -1,0 +1,1 @@
+"""Training for the irmas model: LightningModule (system), DataModule, configs, export and Hub push."""

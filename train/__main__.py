@@ -1,0 +1,55 @@
+"""`python -m train fit|validate --config train/configs/X.yaml`, `export CKPT OUT`, `push OUT --repo-id R`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("export", "push"):
+        return _tools(argv)
+    from lightning.pytorch.cli import LightningCLI
+
+    from .data import IrmasDataModule
+    from .panns import PannsUnavailableError
+    from .system import InstrumentSystem
+
+    try:
+        LightningCLI(InstrumentSystem, IrmasDataModule, args=argv, save_config_kwargs={"overwrite": True})
+    except PannsUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _tools(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train")
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="Lightning checkpoint -> save_pretrained folder with a model card")
+    e.add_argument("ckpt", type=Path)
+    e.add_argument("out_dir", type=Path)
+    e.add_argument("--config", type=Path, help="the training YAML, copied into the card")
+    e.add_argument("--training-data", default=None, help="one paragraph for the card")
+    p = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--revision", default=None)
+    p.add_argument("--private", action="store_true")
+    args = parser.parse_args(argv)
+    from .export import export, push
+
+    if args.command == "export":
+        card = {"config": args.config.read_text() if args.config else ""}
+        if args.training_data:
+            card["training_data"] = args.training_data
+        print(export(args.ckpt, args.out_dir, card))
+    else:
+        print(push(args.folder, args.repo_id, args.revision, args.private))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Training checkpoint -> save_pretrained folder with a model card; folder -> Hub repo."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from irmas.labels import NAMES
+from irmas.model import InstrumentClassifier
+
+from .system import InstrumentSystem
+
+
+def load_system(ckpt: str | os.PathLike) -> InstrumentSystem:
+    """Rebuild the system from a Lightning checkpoint without unpickling code (weights_only=True)."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    hparams = dict(state.get("hyper_parameters", {}))
+    hparams["panns_checkpoint"] = None  # the weights below replace any warm start
+    system = InstrumentSystem(**hparams)
+    system.load_state_dict(state["state_dict"], strict=True)
+    return system.eval()
+
+
+def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | None = None) -> Path:
+    """Write config.json + model.safetensors + README.md (model card) for the model in `ckpt`.
+
+    `card` may hold `training_data`, `metrics` (name -> value) and `config` (the training YAML text).
+    """
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    system = load_system(ckpt)
+    out_dir = Path(out_dir)
+    system.model.save_pretrained(out_dir)
+    card = dict(card or {})
+    metrics = card.get("metrics") or {k: round(float(v), 4) for k, v in _checkpoint_metrics(state).items()}
+    (out_dir / "README.md").write_text(model_card(system.model, metrics, card.get("training_data", "not recorded"),
+                                                  card.get("config", ""), state.get("epoch")))
+    return out_dir
+
+
+def _checkpoint_metrics(state: dict) -> dict:
+    """The monitored score ModelCheckpoint stored in the checkpoint."""
+    out = {}
+    for key, value in state.get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and value.get("best_model_score") is not None:
+            out[value.get("monitor", "score")] = value["best_model_score"]
+    return out
+
+
+def model_card(model: InstrumentClassifier, metrics: dict, training_data: str, config: str, epoch) -> str:
+    params = sum(p.numel() for p in model.parameters())
+    labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
+    metric_rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items()) or "| (none recorded) | |"
+    return f"""---
+library_name: irmas
+license: mit
+pipeline_tag: audio-classification
+tags: [audio-classification, musical-instrument-recognition, irmas]
+---
+# IRMAS instrument recogniser
+
+Which of the 11 IRMAS instruments play in a recording. Three-band STFT (0-1, 1-4, 4-11.025 kHz) at
+{model.sample_rate} Hz, one PANNs-style CNN tower per band (channels {model.towers[0].blocks[0].conv1.out_channels}
+... {model.towers[0].fc1.in_features}), an MLP fusion and 11 sigmoid outputs; {params:,} parameters.
+Input is audio (any length; 3 s windows are averaged), so no feature files are needed.
+
+## Labels
+| code | instrument |
+|---|---|
+{labels}
+
+Detection threshold: {model.threshold}.
+
+## Training data
+{training_data}
+
+## Validation (epoch {epoch})
+| metric | value |
+|---|---|
+{metric_rows}
+
+## Intended use
+Demonstrations and research on predominant-instrument recognition in short music excerpts. Not for
+instruments outside the 11 classes (drums, bass, synthesisers are never reported).
+
+## Licence note
+The code and these weights are MIT. If a model is trained on IRMAS itself, note that IRMAS is
+CC BY-NC-SA 3.0 (non-commercial) and is not redistributed here.
+
+## Use
+```python
+from irmas.model import InstrumentClassifier
+from irmas.predict import predict_file
+model = InstrumentClassifier.from_pretrained("owner/name", strict=True).eval()
+print(predict_file(model, "song.wav").detected)
+```
+
+## Training config
+```yaml
+{config.strip()}
+```
+"""
+
+
+def push(folder: str | os.PathLike, repo_id: str, revision: str | None = None, private: bool = False,
+         token: str | None = None) -> str:
+    """Upload a save_pretrained folder; token from the argument, $HF_TOKEN or `hf auth login`."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())  # refuse folders that are not a model
+    if "labels" not in config or not (folder / "model.safetensors").is_file():
+        raise ValueError(f"{folder} is not an exported irmas model (config.json with labels + model.safetensors)")
+    api = HfApi(token=token or os.environ.get("HF_TOKEN"))
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    if revision:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
+                               commit_message="Upload irmas model")
+    return str(getattr(commit, "commit_url", commit))

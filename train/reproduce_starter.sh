@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
+# About 30 minutes on a 2-core CPU. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-checkpoints}
+python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/synth \
+  --train-per-class 150 --test-excerpts 60 --seed 0
+rm -rf runs/starter
+python3 -m train fit --config train/configs/starter.yaml
+CKPT=$(ls runs/starter/lightning_logs/*/checkpoints/best-*.ckpt 2>/dev/null | head -1 || true)
+[ -n "$CKPT" ] || CKPT=$(ls -d runs/starter/*/version_*/checkpoints/best-*.ckpt | head -1)
+python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml --training-data \
+  "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 150 clips of 3 s per class and bank, 44.1 kHz, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; validation is a recording-disjoint 15% split."
+python3 -m irmas evaluate data/synth/FluidR3_GM/test --model "$OUT"
+python3 -m irmas evaluate data/synth/MuseScore_General/test --model "$OUT"

@@ -1,0 +1,136 @@
+"""The LightningModule: loss, augmentation, metrics and the two-phase optimiser around the irmas model.
+
+Phase 1 (epochs < unfreeze_epoch): the towers' learning rate is 0 and their BatchNorm statistics are
+held (eval mode), so they do not change while the fusion head learns at `head_lr`. Phase 2: everything
+trains at `finetune_lr`. The schedule is a function of the epoch, held in the scheduler's state, so
+every DDP process agrees and a resumed run continues where it left off (no `requires_grad` toggling,
+which breaks under DDP and is forgotten on resume).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MultilabelF1Score
+
+from irmas.model import CNN14_CHANNELS, EMBED_DIM, FUSION_DIMS, FUSION_DROPOUT, SMALL_CHANNELS, InstrumentClassifier
+from irmas.model import load_panns_weights
+
+
+class InstrumentSystem(L.LightningModule):
+    def __init__(
+        self,
+        tower_channels: list[int] = list(SMALL_CHANNELS),
+        fusion_dims: list[int] = list(FUSION_DIMS),
+        fusion_dropout: list[float] = list(FUSION_DROPOUT),
+        embed_dim: int = EMBED_DIM,
+        threshold: float = 0.5,
+        panns_checkpoint: str | None = None,
+        unfreeze_epoch: int = 4,
+        head_lr: float = 3e-3,
+        finetune_lr: float = 2e-4,
+        weight_decay: float = 2e-4,
+        mix_prob: float = 0.5,
+        pitch_shift: float = 0.06,
+        spec_masks: int = 2,
+    ):
+        """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
+        from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
+        max relative resampling of a batch (0.06 = about one semitone). `spec_masks`: SpecAugment masks
+        per band and axis."""
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
+                                          fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
+                                          threshold=threshold)
+        if panns_checkpoint:
+            from .panns import fetch_panns
+
+            report = load_panns_weights(self.model, fetch_panns(None if panns_checkpoint == "auto" else panns_checkpoint))
+            print(report.summary())
+        n = len(self.model.labels)
+        self.val_metrics = MetricCollection({
+            "accuracy": MulticlassAccuracy(n, average="micro"),
+            "macro_f1": MulticlassF1Score(n, average="macro"),
+            "multilabel_micro_f1": MultilabelF1Score(n, threshold=threshold, average="micro"),
+        }, prefix="val/")
+
+    # ------------------------------------------------------------------ augmentation
+    def augment(self, waves: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch-level: resample (pitch+tempo), circular time shift, and mixing pairs of clips."""
+        hp = self.hparams
+        b, n = waves.shape
+        if hp.pitch_shift > 0:
+            factor = 1.0 + (torch.rand(()).item() * 2 - 1) * hp.pitch_shift
+            stretched = F.interpolate(waves[:, None], scale_factor=factor, mode="linear", align_corners=False)[:, 0]
+            waves = stretched[:, :n] if stretched.shape[1] >= n else F.pad(stretched, (0, n - stretched.shape[1]))
+        shifts = torch.randint(0, n, (b,), device=waves.device)
+        idx = (torch.arange(n, device=waves.device)[None] + shifts[:, None]) % n
+        waves = torch.gather(waves, 1, idx)
+        if hp.mix_prob > 0:
+            partner = torch.randperm(b, device=waves.device)
+            mix = (torch.rand(b, device=waves.device) < hp.mix_prob).float()[:, None]
+            gain = 10 ** (-6 * torch.rand(b, 1, device=waves.device) / 20)  # partner 0..6 dB quieter
+            waves = waves + mix * gain * waves[partner]
+            targets = torch.maximum(targets, mix * targets[partner])
+            waves = waves / waves.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
+        return waves, targets
+
+    def spec_augment(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = []
+        for spec in bands:
+            spec = spec.clone()
+            b, frames, bins = spec.shape
+            floor = spec.amin(dim=(1, 2), keepdim=True)
+            for _ in range(self.hparams.spec_masks):
+                for axis, size, width in ((1, frames, frames // 8), (2, bins, max(1, bins // 8))):
+                    w = torch.randint(0, width + 1, (b, 1, 1), device=spec.device)
+                    start = (torch.rand(b, 1, 1, device=spec.device) * (size - w)).long()
+                    pos = torch.arange(size, device=spec.device).view((1, -1, 1) if axis == 1 else (1, 1, -1))
+                    spec = torch.where((pos >= start) & (pos < start + w), floor, spec)
+            out.append(spec)
+        return out
+
+    # ------------------------------------------------------------------ steps
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch < self.hparams.unfreeze_epoch:
+            self.model.towers.eval()  # hold BatchNorm statistics and tower dropout in phase 1
+
+    def training_step(self, batch, batch_idx):
+        waves, targets = self.augment(*batch)
+        bands = self.model.features(waves)
+        if self.hparams.spec_masks:
+            bands = self.spec_augment(bands)
+        loss = F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(waves))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        waves, targets = batch
+        logits = self.model(waves)
+        self.log("val/loss", F.binary_cross_entropy_with_logits(logits, targets), prog_bar=True, sync_dist=True,
+                 batch_size=len(waves))
+        probs = torch.sigmoid(logits)
+        for name, metric in self.val_metrics.items():
+            metric.update(probs, targets.long() if "multilabel" in name else targets.argmax(dim=1))
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True, sync_dist=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        towers, head = self.model.tower_parameters(), self.model.head_parameters()
+        optimizer = torch.optim.Adam([{"params": towers, "lr": hp.finetune_lr},
+                                      {"params": head, "lr": hp.head_lr}], weight_decay=hp.weight_decay)
+        unfreeze = hp.unfreeze_epoch
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, [
+            lambda epoch: 0.0 if epoch < unfreeze else 1.0,
+            lambda epoch: 1.0 if epoch < unfreeze else hp.finetune_lr / hp.head_lr,
+        ])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+__all__ = ["InstrumentSystem", "CNN14_CHANNELS"]
