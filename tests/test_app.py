@@ -1,0 +1,78 @@
+"""The Gradio app through gradio_client, as a remote user calls it."""
+
+import concurrent.futures
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import tone
+
+gradio = pytest.importorskip("gradio")  # installed by requirements.txt; the skip only guards partial installs
+from gradio_client import Client, handle_file  # noqa: E402
+
+
+def plot_values(value) -> list:
+    """Plotly 6 sends numpy arrays as {'dtype', 'bdata'} (base64); plain lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir):
+    import app
+    from irmas.hub import load_model
+
+    demo = app.build_demo(load_model(str(tiny_model_dir)))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield url
+    demo.close()
+
+
+def test_analyse_returns_probabilities_and_figures(app_url, tmp_path):
+    sf.write(tmp_path / "music.wav", np.stack([tone(10.0, 44100)] * 2, 1), 44100)
+    result = Client(app_url, verbose=False).predict(
+        handle_file(str(tmp_path / "music.wav")), api_name="/analyse")
+    label, bars, spectrograms, timeline = result
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert len(confidences) == 5 and all(0 <= p <= 1 for p in confidences.values())  # the top 5
+    assert label["label"] == max(confidences, key=confidences.get)
+    spec = json.loads(spectrograms["plot"])
+    assert [t["type"] for t in spec["data"]] == ["heatmap"] * 3
+    bar = json.loads(bars["plot"])["data"][0]
+    assert len(bar["y"]) == 11 and bar["y"][-1] == label["label"]  # all 11, most probable on top
+    assert timeline["visible"]  # shown for recordings longer than one window
+    assert plot_values(json.loads(timeline["value"]["plot"])["data"][0]["x"]) == [1.5, 3.0, 4.5, 6.0, 7.5, 8.5]  # 10 s -> six 3 s windows
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: sf.write(p, np.zeros(44100), 44100), "silent"),
+    (lambda p: sf.write(p, tone(0.01), 22050), "at least"),
+    (lambda p: p.write_bytes(b"definitely not audio" * 100), "audio"),
+])
+def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(app_url, tmp_path, make, message):
+    bad = tmp_path / "bad.wav"
+    make(bad)
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(bad)), api_name="/analyse")
+    sf.write(tmp_path / "ok.wav", tone(3.0), 22050)
+    label, *_ = client.predict(handle_file(str(tmp_path / "ok.wav")), api_name="/analyse")
+    assert len(label["confidences"]) == 5
+
+
+def test_several_clients_at_once(app_url, tmp_path):
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"c{i}.wav")
+        sf.write(paths[-1], tone(4.0, freq=200.0 + 50 * i), 22050)
+
+    def call(path):
+        return Client(app_url, verbose=False).predict(handle_file(str(path)), api_name="/analyse")[0]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        labels = list(pool.map(call, paths))
+    assert all(len(lbl["confidences"]) == 5 for lbl in labels)
