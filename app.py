@@ -12,8 +12,10 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import torch
 
 from irmas.audio import AudioError, from_array, load_audio
+from irmas.features import ThreeBandSTFT
 from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
@@ -34,6 +36,9 @@ LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
 
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
     model = loaded.model
+    if torch.cuda.is_available():  # ZeroGPU / GPU Spaces; CPU everywhere else
+        model.to("cuda")
+    plot_features = ThreeBandSTFT(model.features.bands, model.sample_rate)  # spectrograms stay on the CPU
 
     @on_gpu
     def analyse(audio_path: str | None):
@@ -46,7 +51,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         prediction = predict_waveform(model, waveform)
         label = {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
         several = len(prediction.window_starts) > 1
-        return (label, probabilities_bar(prediction), band_spectrograms(model.features, waveform),
+        return (label, probabilities_bar(prediction), band_spectrograms(plot_features, waveform),
                 gr.Plot(timeline(prediction) if several else None, visible=several))
 
     def live(chunk, buffer):

@@ -98,12 +98,17 @@ class InstrumentSystem(L.LightningModule):
         if self.current_epoch < self.hparams.unfreeze_epoch:
             self.model.towers.eval()  # hold BatchNorm statistics and tower dropout in phase 1
 
-    def training_step(self, batch, batch_idx):
+    def training_loss(self, batch) -> torch.Tensor:
+        """Augment, compute features, mask them, classify: the loss of one training batch."""
         waves, targets = self.augment(*batch)
         bands = self.model.features(waves)
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
-        loss = F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
+        return F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.training_loss(batch)
+        waves = batch[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(waves))
         return loss
 

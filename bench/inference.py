@@ -1,0 +1,60 @@
+"""Model forward per 3 s window (batch 1 and 16) and end to end (file -> probabilities -> figures),
+bundled model vs 3 x CNN14, on CPU (and GPU when present)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from irmas.audio import load_audio
+from irmas.hub import load_model
+from irmas.model import CNN14_CHANNELS, InstrumentClassifier
+from irmas.plots import band_spectrograms, probabilities_bar, timeline
+from irmas.predict import predict_waveform
+
+from .common import median_ms, table
+
+
+def end_to_end(model, path: Path) -> None:
+    waveform = load_audio(path)
+    prediction = predict_waveform(model, waveform)
+    probabilities_bar(prediction).to_json()
+    band_spectrograms(model.features, waveform).to_json()
+    timeline(prediction).to_json()
+
+
+def run(repeat: int = 10) -> str:
+    bundled = load_model(None).model.eval()
+    cnn14 = InstrumentClassifier(tower_channels=list(CNN14_CHANNELS)).eval()
+    rng = np.random.default_rng(0)
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        files = {}
+        for seconds in (10, 60):
+            files[seconds] = Path(tmp) / f"{seconds}s.wav"
+            sf.write(files[seconds], 0.3 * rng.standard_normal((seconds * 44100, 2)), 44100)
+        for device in devices:
+            results = {}
+            for name, model in (("bundled", bundled), ("3 x CNN14", cnn14)):
+                model.to(device)
+                x1, x16 = torch.randn(1, 66150, device=device), torch.randn(16, 66150, device=device)
+                sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+                reps = repeat if name == "bundled" or device == "cuda" else max(3, repeat // 3)
+                b1 = median_ms(lambda: (model(x1), sync()), reps)
+                b16 = median_ms(lambda: (model(x16), sync()), reps) / 16
+                e10 = median_ms(lambda: end_to_end(model, files[10]), reps)
+                e60 = median_ms(lambda: end_to_end(model, files[60]), max(3, reps // 2))
+                params = sum(p.numel() for p in model.parameters())
+                results[name] = (b1, b16, e10, e60)
+                rows.append([device, name, f"{params / 1e6:.1f} M", f"{b1:.1f}", f"{b16:.1f}", f"{e10:.0f}",
+                             f"{e60:.0f}"])
+                model.to("cpu")
+            ratio = [results["3 x CNN14"][i] / results["bundled"][i] for i in range(4)]
+            rows.append([device, "ratio CNN14 / bundled", "", *(f"{r:.0f}x" for r in ratio)])
+    return table("Inference (medians, ms)", ["device", "model", "params", "forward/window b1",
+                                             "forward/window b16", "10 s end to end", "60 s end to end"], rows)

@@ -1,0 +1,46 @@
+"""Training throughput: the loader alone vs full training steps, bundled and CNN14 configs."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from train.system import InstrumentSystem
+
+from .common import table
+
+
+def run(steps: int = 10) -> str:
+    n = 256
+    data = TensorDataset(torch.randn(n, 66150), torch.eye(11)[torch.randint(0, 11, (n,))])
+    rows = []
+    for name, channels, batch in (("bundled", [8, 16, 32, 64], 32), ("3 x CNN14", [64, 128, 256, 512, 1024, 2048], 4)):
+        loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
+        start, seen = time.perf_counter(), 0
+        for _ in range(3):
+            for x, _ in loader:
+                seen += len(x)
+        loader_rate = seen / (time.perf_counter() - start)
+        system = InstrumentSystem(tower_channels=channels, unfreeze_epoch=0)
+        optimizer = torch.optim.Adam(system.parameters(), lr=1e-3)
+        system.train()
+        it = iter(loader)
+        done, start = 0, None
+        for step in range(steps + 1):
+            x, y = next(it)
+            loss = system.training_loss((x, y))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step == 0:
+                start = time.perf_counter()  # the first step warms up
+            else:
+                done += len(x)
+        rate = done / (time.perf_counter() - start)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows.append([name, batch, f"{loader_rate:,.0f}", f"{rate:.1f}", f"{peak:.0f}"])
+    return table("Training throughput on this CPU (samples/s)", ["config", "batch", "loader alone",
+                                                                 "training steps", "peak RSS MB so far"], rows)

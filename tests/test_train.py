@@ -1,0 +1,216 @@
+"""Training: the two-phase schedule, resume, PANNs fetch, export and push (tiny runs on rendered data)."""
+
+import hashlib
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("lightning")
+import lightning as L  # noqa: E402
+
+from tests.conftest import ROOT  # noqa: E402
+from train.data import IrmasDataModule  # noqa: E402
+from train.system import InstrumentSystem  # noqa: E402
+
+
+def tiny_system(**kw):
+    args = dict(tower_channels=[4, 8], fusion_dims=[32, 16], embed_dim=16, unfreeze_epoch=1, head_lr=1e-2,
+                finetune_lr=1e-2)
+    return InstrumentSystem(**{**args, **kw})
+
+
+def datamodule(rendered):
+    return IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
+                           val_dirs=[str(rendered / "MuseScore_General" / "train")], batch_size=8)
+
+
+def trainer(tmp_path, epochs, **kw):
+    return L.Trainer(max_epochs=epochs, accelerator="cpu", limit_train_batches=3, limit_val_batches=2,
+                     logger=False, enable_progress_bar=False, enable_model_summary=False, deterministic=True,
+                     default_root_dir=tmp_path, **kw)
+
+
+class Snapshots(L.Callback):
+    def __init__(self):
+        self.towers, self.heads = [], []
+
+    def on_train_epoch_end(self, trainer, system):
+        self.towers.append({k: v.clone() for k, v in system.model.towers.state_dict().items()})
+        self.heads.append({k: v.clone() for k, v in system.model.head.state_dict().items()})
+
+
+def test_towers_hold_still_in_phase_one_and_train_in_phase_two(tmp_path, rendered):
+    L.seed_everything(0)
+    system = tiny_system()
+    start = {k: v.clone() for k, v in system.model.towers.state_dict().items()}
+    head_start = system.model.head.weight.clone()
+    snaps = Snapshots()
+    trainer(tmp_path, 2, callbacks=[snaps]).fit(system, datamodule(rendered))
+    after_phase1, after_phase2 = snaps.towers
+    assert all(torch.equal(start[k], after_phase1[k]) for k in start)  # weights and BN statistics
+    assert not torch.equal(snaps.heads[0]["weight"], head_start)  # the head did learn
+    changed = [k for k in start if not torch.equal(after_phase1[k], after_phase2[k])]
+    assert any(k.endswith("conv1.weight") for k in changed) and any("running_mean" in k for k in changed)
+
+
+def test_augmentation_mixes_labels_and_keeps_shape():
+    system = tiny_system(mix_prob=1.0)
+    waves = torch.randn(6, 66150)
+    targets = torch.eye(11)[:6]
+    out, mixed = system.augment(waves, targets)
+    assert out.shape == waves.shape and out.abs().max() <= 1.0 + 1e-5
+    assert (mixed.sum(dim=1) >= 1).all() and (mixed.sum(dim=1) > 1).any()
+
+
+def _fit_script(tmp_path, rendered, epochs, ckpt_path=None):
+    """A training run in its own process (so it can be killed like a real one)."""
+    return f"""
+import lightning as L, torch, sys
+sys.path.insert(0, {str(ROOT)!r})
+from tests.test_train import tiny_system, datamodule, trainer
+from pathlib import Path
+from lightning.pytorch.callbacks import ModelCheckpoint
+L.seed_everything(0)
+system = tiny_system()
+ckpt = ModelCheckpoint(dirpath={str(tmp_path / "ckpt")!r}, save_last=True, every_n_epochs=1)
+t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt])
+t.fit(system, datamodule(Path({str(rendered)!r})), ckpt_path={ckpt_path!r})
+torch.save(system.model.state_dict(), {str(tmp_path / "final.pt")!r})
+"""
+
+
+def test_killed_run_resumed_from_last_ends_with_the_same_weights(tmp_path, rendered):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    subprocess.run([sys.executable, "-c", _fit_script(straight, rendered, 3)], check=True, env=env, timeout=600)
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _fit_script(killed, rendered, 3)], env=env)
+    deadline = time.time() + 300
+    while not (killed / "ckpt" / "epoch=0-step=3.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # no clean shutdown
+    proc.wait()
+    assert not (killed / "final.pt").exists()
+    subprocess.run([sys.executable, "-c", _fit_script(killed, rendered, 3, ckpt_path="last")], check=True, env=env,
+                   timeout=600)
+    a, b = torch.load(straight / "final.pt"), torch.load(killed / "final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ddp_with_two_processes_on_cpu(tmp_path, rendered):
+    script = f"""
+import lightning as L, sys
+sys.path.insert(0, {str(ROOT)!r})
+from tests.test_train import tiny_system, datamodule
+from pathlib import Path
+L.seed_everything(0)
+t = L.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", limit_train_batches=2,
+              limit_val_batches=1, logger=False, enable_progress_bar=False, default_root_dir={str(tmp_path)!r})
+system = tiny_system()
+t.fit(system, datamodule(Path({str(rendered)!r})))
+if t.global_rank == 0:
+    print("DDP-OK", t.world_size, t.current_epoch)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "DDP-OK 2 2" in proc.stdout, proc.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- PANNs checkpoint fetch
+
+def test_panns_checkpoint_is_fetched_from_a_server_checked_by_size_and_loaded(tmp_path):
+    from tests.test_model import panns_checkpoint
+    from train.panns import PannsUnavailableError, fetch_panns
+
+    served = tmp_path / "served"
+    served.mkdir()
+    panns_checkpoint(served / "Cnn14.pth", [4, 8, 16, 32, 64, 128])
+    size = (served / "Cnn14.pth").stat().st_size
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/Cnn14.pth"
+    try:
+        path = fetch_panns(None, cache_dir=tmp_path / "cache", url=url, expected_bytes=size)
+        assert path.parent == tmp_path / "cache" and path.stat().st_size == size
+        with pytest.raises(PannsUnavailableError, match="expected 123"):
+            fetch_panns(None, cache_dir=tmp_path / "cache2", url=url, expected_bytes=123)
+        assert not any((tmp_path / "cache2").glob("*.pth"))  # the wrong file was deleted
+    finally:
+        server.shutdown()
+    system = tiny_system(tower_channels=[4, 8, 16, 32, 64, 128], panns_checkpoint=str(path))
+    ref = torch.load(path, weights_only=True)["model"]["conv_block2.conv1.weight"]
+    assert torch.equal(system.model.towers[2].blocks[1].conv1.weight, ref)
+
+
+def test_training_without_the_checkpoint_says_how_to_get_it_and_writes_nothing(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"""trainer: {{default_root_dir: {tmp_path / 'run'}, max_epochs: 1}}
+model: {{panns_checkpoint: {tmp_path / 'missing.pth'}}}
+data: {{train_dirs: [{tmp_path}]}}
+""")
+    proc = subprocess.run([sys.executable, "-m", "train", "fit", "--config", str(config)], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert proc.returncode != 0
+    assert "Zenodo record 3987831" in proc.stderr and "panns_checkpoint" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- export and push
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory, rendered):
+    tmp = tmp_path_factory.mktemp("run")
+    L.seed_everything(0)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp, monitor="val/macro_f1", mode="max", filename="best")
+    trainer(tmp, 1, callbacks=[ckpt]).fit(tiny_system(unfreeze_epoch=0), datamodule(rendered))
+    return tmp / "best.ckpt"
+
+
+def test_export_writes_a_loadable_model_with_a_card(tmp_path, trained_ckpt):
+    from irmas.model import InstrumentClassifier
+    from train.export import export, load_system
+
+    out = export(trained_ckpt, tmp_path / "out", {"training_data": "tiny render", "config": "seed_everything: 0"})
+    model = InstrumentClassifier.from_pretrained(str(out), strict=True).eval()
+    system = load_system(trained_ckpt)
+    x = torch.randn(2, 66150)
+    assert torch.equal(model(x), system.model(x))
+    card = (out / "README.md").read_text()
+    assert "val/macro_f1" in card and "tiny render" in card and "CC BY-NC-SA" in card and "| `gel` | electric guitar |" in card
+
+
+def test_push_uploads_the_folder_to_the_named_repo(tmp_path, trained_ckpt, monkeypatch):
+    from huggingface_hub import HfApi
+
+    from train.export import export, push
+
+    out = export(trained_ckpt, tmp_path / "out")
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+    monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **kw: calls.append(("branch", repo_id, kw)))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)) or "commit-url")
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    assert push(out, "me/irmas-test", revision="v1", private=True) == "commit-url"
+    assert calls[0] == ("create", "me/irmas-test", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls[1][0] == "branch" and calls[1][2]["branch"] == "v1"
+    upload = calls[2][1]
+    assert upload["repo_id"] == "me/irmas-test" and upload["revision"] == "v1"
+    assert sorted(os.listdir(upload["folder_path"])) == ["README.md", "config.json", "model.safetensors"]
+    with pytest.raises(ValueError, match="not an exported irmas model"):
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "config.json").write_text(json.dumps({"a": 1}))
+        push(tmp_path / "empty", "me/x")
