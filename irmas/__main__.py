@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="folder or owner/name[@revision] (default: $IRMAS_MODEL, else bundled)")
+    p.add_argument("--model", default=None,
+                   help="folder or owner/name[@revision] (default: $IRMAS_MODEL, else bundled)")
     p.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the model's)")
 
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torchmetrics.functional.classification import (
-    multiclass_accuracy, multiclass_f1_score, multilabel_f1_score, multilabel_precision, multilabel_recall)
+    multiclass_accuracy,
+    multiclass_f1_score,
+    multilabel_f1_score,
+    multilabel_precision,
+    multilabel_recall,
+)
 
 from .audio import AudioError
 from .data.layouts import read_layout

@@ -60,3 +60,15 @@ def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subproce
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir):
+    """The Gradio app on the tiny model, served on a free loopback port."""
+    import app
+    from irmas.hub import load_model
+
+    demo = app.build_demo(load_model(str(tiny_model_dir)))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield url
+    demo.close()

@@ -63,7 +63,8 @@ def test_stereo_48k_file_gives_same_samples_as_mono_22k(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("empty", "empty"), ("text", "no audio|not an audio file"), ("silent", "silent"), ("short", "at least"),
-    ("nan", "NaN"), ("corrupt_header", "not an audio file"), ("missing", "no such file"), ("video_no_audio", "no audio"),
+    ("nan", "NaN"), ("corrupt_header", "not an audio file"), ("missing", "no such file"),
+    ("video_no_audio", "no audio"),
 ])
 def test_bad_input_raises_audio_error_with_a_sentence(tmp_path, case, message):
     path = tmp_path / f"{case}.wav"

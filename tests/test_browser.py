@@ -5,7 +5,6 @@ The screenshot is kept as a test artifact in artifacts/app.png.
 
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +15,6 @@ from tests.conftest import ROOT, tone
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
-def app_url(tiny_model_dir):
-    import app
-    from irmas.hub import load_model
-
-    demo = app.build_demo(load_model(str(tiny_model_dir)))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield url
-    demo.close()
 
 
 def test_upload_in_a_browser_shows_plots_and_top_instrument(app_url, tmp_path):

@@ -3,7 +3,6 @@
 import json
 import shutil
 
-import numpy as np
 import soundfile as sf
 
 from tests.conftest import run_cli, tone

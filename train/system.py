@@ -2,12 +2,14 @@
 
 Phase 1 (epochs < unfreeze_epoch): the towers' learning rate is 0 and their BatchNorm statistics are
 held (eval mode), so they do not change while the fusion head learns at `head_lr`. Phase 2: everything
-trains at `finetune_lr`. The schedule is a function of the epoch, held in the scheduler's state, so
+trains from `finetune_lr` down a cosine. The schedule is a function of the epoch, held in the scheduler's state, so
 every DDP process agrees and a resumed run continues where it left off (no `requires_grad` toggling,
 which breaks under DDP and is forgotten on resume).
 """
 
 from __future__ import annotations
+
+import math
 
 import lightning as L
 import torch
@@ -15,8 +17,15 @@ import torch.nn.functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MultilabelF1Score
 
-from irmas.model import CNN14_CHANNELS, EMBED_DIM, FUSION_DIMS, FUSION_DROPOUT, SMALL_CHANNELS, InstrumentClassifier
-from irmas.model import load_panns_weights
+from irmas.model import (
+    CNN14_CHANNELS,
+    EMBED_DIM,
+    FUSION_DIMS,
+    FUSION_DROPOUT,
+    SMALL_CHANNELS,
+    InstrumentClassifier,
+    load_panns_weights,
+)
 
 
 class InstrumentSystem(L.LightningModule):
@@ -48,7 +57,8 @@ class InstrumentSystem(L.LightningModule):
         if panns_checkpoint:
             from .panns import fetch_panns
 
-            report = load_panns_weights(self.model, fetch_panns(None if panns_checkpoint == "auto" else panns_checkpoint))
+            path = fetch_panns(None if panns_checkpoint == "auto" else panns_checkpoint)
+            report = load_panns_weights(self.model, path)
             print(report.summary())
         n = len(self.model.labels)
         self.val_metrics = MetricCollection({
@@ -130,10 +140,16 @@ class InstrumentSystem(L.LightningModule):
         towers, head = self.model.tower_parameters(), self.model.head_parameters()
         optimizer = torch.optim.Adam([{"params": towers, "lr": hp.finetune_lr},
                                       {"params": head, "lr": hp.head_lr}], weight_decay=hp.weight_decay)
-        unfreeze = hp.unfreeze_epoch
+        unfreeze, last = hp.unfreeze_epoch, max(hp.unfreeze_epoch + 1, self.trainer.max_epochs or 1)
+
+        def decay(epoch: int) -> float:
+            """Cosine from 1 to 0.02 over phase 2, so the last epochs settle instead of jumping."""
+            progress = (epoch - unfreeze) / max(1, last - unfreeze - 1)
+            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, [
-            lambda epoch: 0.0 if epoch < unfreeze else 1.0,
-            lambda epoch: 1.0 if epoch < unfreeze else hp.finetune_lr / hp.head_lr,
+            lambda epoch: 0.0 if epoch < unfreeze else decay(epoch),
+            lambda epoch: 1.0 if epoch < unfreeze else decay(epoch) * hp.finetune_lr / hp.head_lr,
         ])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 

@@ -215,14 +215,14 @@ class Renderer:
 
 def room(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
     """A seeded synthetic room: exponentially decaying noise, mixed wet/dry."""
-    from scipy.signal import fftconvolve
+    from scipy.signal import oaconvolve
 
     rt60 = rng.uniform(0.2, 1.5)
     n = int(rt60 * OUT_RATE)
     t = np.arange(n) / OUT_RATE
     ir = rng.standard_normal((n, 2)).astype(np.float32) * np.exp(-6.9 * t / rt60)[:, None].astype(np.float32)
     ir /= np.sqrt(np.sum(ir ** 2, axis=0, keepdims=True))
-    wet = np.stack([fftconvolve(audio[:, c], ir[:, c])[:len(audio)] for c in range(2)], axis=1)
+    wet = oaconvolve(audio, ir, axes=0)[:len(audio)]  # each channel with its own response
     mix = rng.uniform(0.05, 0.35)
     return (1 - mix) * audio + mix * wet
 
