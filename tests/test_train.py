@@ -70,36 +70,45 @@ def test_augmentation_mixes_labels_and_keeps_shape():
     assert (mixed.sum(dim=1) >= 1).all() and (mixed.sum(dim=1) > 1).any()
 
 
-def _fit_script(tmp_path, rendered, epochs, ckpt_path=None):
-    """A training run in its own process (so it can be killed like a real one)."""
+def _fit_script(tmp_path, rendered, epochs, ckpt_path=None, pause=False):
+    """A training run in its own process, so it can be killed like a real one. It checkpoints every 2
+    steps and, with `pause`, waits after step 4 (mid-epoch 2) to give the test time to kill it."""
     return f"""
-import lightning as L, torch, sys
+import lightning as L, torch, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from tests.test_train import tiny_system, datamodule, trainer
 from pathlib import Path
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+class PauseForKill(Callback):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == 4 and {pause!r}:
+            time.sleep(30)
+
 L.seed_everything(0)
 system = tiny_system()
-ckpt = ModelCheckpoint(dirpath={str(tmp_path / "ckpt")!r}, save_last=True, every_n_epochs=1)
-t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt])
+ckpt = ModelCheckpoint(dirpath={str(tmp_path / "ckpt")!r}, save_last=True, every_n_train_steps=2, save_top_k=-1)
+t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt, PauseForKill()])
 t.fit(system, datamodule(Path({str(rendered)!r})), ckpt_path={ckpt_path!r})
 torch.save(system.model.state_dict(), {str(tmp_path / "final.pt")!r})
 """
 
 
-def test_killed_run_resumed_from_last_ends_with_the_same_weights(tmp_path, rendered):
+def test_run_killed_mid_epoch_resumes_from_last_with_the_same_final_weights(tmp_path, rendered):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     straight = tmp_path / "straight"
     straight.mkdir()
-    subprocess.run([sys.executable, "-c", _fit_script(straight, rendered, 3)], check=True, env=env, timeout=600)
+    subprocess.run([sys.executable, "-c", _fit_script(straight, rendered, 3)], check=True,
+                   env=env, timeout=600)
 
     killed = tmp_path / "killed"
     killed.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", _fit_script(killed, rendered, 3)], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", _fit_script(killed, rendered, 3, pause=True)], env=env)
     deadline = time.time() + 300
-    while not (killed / "ckpt" / "epoch=0-step=3.ckpt").exists() and time.time() < deadline:
+    while not (killed / "ckpt" / "epoch=1-step=4.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # no clean shutdown
+    time.sleep(1.0)  # let the checkpoint finish writing; the run is paused after step 4
+    proc.send_signal(signal.SIGKILL)  # no clean shutdown, in the middle of the second epoch
     proc.wait()
     assert not (killed / "final.pt").exists()
     subprocess.run([sys.executable, "-c", _fit_script(killed, rendered, 3, ckpt_path="last")], check=True, env=env,

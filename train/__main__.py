@@ -1,4 +1,5 @@
-"""`python -m train fit|validate --config train/configs/X.yaml`, `export CKPT OUT`, `push OUT --repo-id R`."""
+"""`python -m train fit|validate --config train/configs/X.yaml`, `export CKPT OUT`, `calibrate OUT DIR...`,
+`push OUT --repo-id R`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("export", "push"):
+    if argv and argv[0] in ("export", "push", "calibrate"):
         return _tools(argv)
     from lightning.pytorch.cli import LightningCLI
 
@@ -38,7 +39,17 @@ def _tools(argv: list[str]) -> int:
     p.add_argument("--repo-id", required=True)
     p.add_argument("--revision", default=None)
     p.add_argument("--private", action="store_true")
+    c = sub.add_parser("calibrate", help="set the detection threshold that maximises micro F1 on test-layout folders")
+    c.add_argument("model_dir", type=Path)
+    c.add_argument("folders", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "calibrate":
+        from .calibrate import calibrate
+
+        threshold, f1 = calibrate(args.model_dir, args.folders)
+        print(f"threshold {threshold:.2f} (micro F1 {f1:.3f} on {', '.join(map(str, args.folders))}) "
+              f"written to {args.model_dir / 'config.json'}")
+        return 0
     from .export import export, push
 
     if args.command == "export":

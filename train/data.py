@@ -13,7 +13,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 from tqdm import tqdm
 
 from irmas.audio import SAMPLE_RATE, AudioError, load_audio
@@ -72,9 +73,11 @@ class IrmasDataModule(L.LightningDataModule):
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y)
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
+    def train_dataloader(self) -> StatefulDataLoader:
+        # Stateful: Lightning stores its position in checkpoints, so a run killed mid-epoch resumes
+        # on the next batch of the same shuffled order.
+        return StatefulDataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
                           num_workers=self.hparams.num_workers)
 
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.hparams.batch_size * 2, num_workers=self.hparams.num_workers)
+    def val_dataloader(self) -> StatefulDataLoader:
+        return StatefulDataLoader(self.val_set, batch_size=self.hparams.batch_size * 2, num_workers=self.hparams.num_workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,8 @@ from .system import InstrumentSystem
 def load_system(ckpt: str | os.PathLike) -> InstrumentSystem:
     """Rebuild the system from a Lightning checkpoint without unpickling code (weights_only=True)."""
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    hparams = dict(state.get("hyper_parameters", {}))
+    accepted = inspect.signature(InstrumentSystem).parameters  # LightningCLI adds entries of its own
+    hparams = {k: v for k, v in state.get("hyper_parameters", {}).items() if k in accepted}
     hparams["panns_checkpoint"] = None  # the weights below replace any warm start
     system = InstrumentSystem(**hparams)
     system.load_state_dict(state["state_dict"], strict=True)
