@@ -72,7 +72,7 @@ def test_augmentation_mixes_labels_and_keeps_shape():
 
 def _fit_script(tmp_path, rendered, epochs, ckpt_path=None, pause=False):
     """A training run in its own process, so it can be killed like a real one. It checkpoints every 2
-    steps and, with `pause`, waits after step 4 (mid-epoch 2) to give the test time to kill it."""
+    steps and, with `pause`, waits after step 5 (mid-epoch 2) to give the test time to kill it."""
     return f"""
 import lightning as L, torch, sys, time
 sys.path.insert(0, {str(ROOT)!r})
@@ -82,7 +82,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 class PauseForKill(Callback):
     def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == 4 and {pause!r}:
+        if trainer.global_step == 5 and {pause!r}:  # step 4 is saved by now
             time.sleep(30)
 
 L.seed_everything(0)
@@ -107,7 +107,7 @@ def test_run_killed_mid_epoch_resumes_from_last_with_the_same_final_weights(tmp_
     deadline = time.time() + 300
     while not (killed / "ckpt" / "epoch=1-step=4.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # let the checkpoint finish writing; the run is paused after step 4
+    time.sleep(1.0)  # the run is paused after step 5, mid-epoch
     proc.send_signal(signal.SIGKILL)  # no clean shutdown, in the middle of the second epoch
     proc.wait()
     assert not (killed / "final.pt").exists()
@@ -131,7 +131,8 @@ t.fit(system, datamodule(Path({str(rendered)!r})))
 if t.global_rank == 0:
     print("DDP-OK", t.world_size, t.current_epoch)
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+    (tmp_path / "ddp_fit.py").write_text(script)  # DDP relaunches this file for rank 1
+    proc = subprocess.run([sys.executable, str(tmp_path / "ddp_fit.py")], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "DDP-OK 2 2" in proc.stdout, proc.stderr[-3000:]
 

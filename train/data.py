@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Sampler, TensorDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from tqdm import tqdm
 
@@ -46,6 +46,38 @@ def load_clips(examples: list[Example], desc: str = "load") -> tuple[torch.Tenso
     return torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(targets)), skipped
 
 
+class EpochShuffle(Sampler[int]):
+    """A shuffled order that is a function of (seed, epoch), with its position in a checkpointable state.
+
+    Lightning calls `set_epoch` at every epoch start; StatefulDataLoader stores `state_dict()` in
+    checkpoints, so a run killed mid-epoch resumes with the same epoch's order at the next sample.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+        self.yielded, self._resume_at = 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self._resume_at = state["epoch"], state["yielded"]
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=generator).tolist()
+        self.yielded, self._resume_at = self._resume_at, 0
+        for index in order[self.yielded:]:
+            self.yielded += 1
+            yield index
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class IrmasDataModule(L.LightningDataModule):
     """Training-layout folders (real IRMAS or rendered). Validation: `val_dirs` if given (e.g. another
     sound bank, to measure generalisation), else a recording-disjoint split of the training folders."""
@@ -76,8 +108,15 @@ class IrmasDataModule(L.LightningDataModule):
     def train_dataloader(self) -> StatefulDataLoader:
         # Stateful: Lightning stores its position in checkpoints, so a run killed mid-epoch resumes
         # on the next batch of the same shuffled order.
-        return StatefulDataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.hparams.num_workers)
+        # Its own generator: worker seeds then never draw from the global RNG, whose state the
+        # system restores on resume.
+        return StatefulDataLoader(self.train_set, batch_size=self.hparams.batch_size, drop_last=True,
+                                  sampler=EpochShuffle(len(self.train_set), self.hparams.seed),
+                                  num_workers=self.hparams.num_workers, generator=self._generator(1))
 
     def val_dataloader(self) -> StatefulDataLoader:
-        return StatefulDataLoader(self.val_set, batch_size=self.hparams.batch_size * 2, num_workers=self.hparams.num_workers)
+        return StatefulDataLoader(self.val_set, batch_size=self.hparams.batch_size * 2,
+                                  num_workers=self.hparams.num_workers, generator=self._generator(2))
+
+    def _generator(self, stream: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)

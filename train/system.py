@@ -105,8 +105,9 @@ class InstrumentSystem(L.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def on_train_epoch_start(self) -> None:
-        if self.current_epoch < self.hparams.unfreeze_epoch:
-            self.model.towers.eval()  # hold BatchNorm statistics and tower dropout in phase 1
+        # Phase 1 holds the towers' BatchNorm statistics and dropout; both modes are set every epoch
+        # because Lightning restores each module's previous mode after validation.
+        self.model.towers.train(self.current_epoch >= self.hparams.unfreeze_epoch)
 
     def training_loss(self, batch) -> torch.Tensor:
         """Augment, compute features, mask them, classify: the loss of one training batch."""
