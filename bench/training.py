@@ -14,10 +14,10 @@ from .common import table
 
 
 def run(steps: int = 10) -> str:
-    n = 256
-    data = TensorDataset(torch.randn(n, 66150), torch.eye(11)[torch.randint(0, 11, (n,))])
     rows = []
     for name, channels, batch in (("bundled", [8, 16, 32, 64], 32), ("3 x CNN14", [64, 128, 256, 512, 1024, 2048], 4)):
+        n = batch * (steps + 1)
+        data = TensorDataset(torch.randn(n, 66150), torch.eye(11)[torch.randint(0, 11, (n,))])
         loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
         start, seen = time.perf_counter(), 0
         for _ in range(3):
