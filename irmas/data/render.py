@@ -6,7 +6,8 @@ instrument (training layout, labelled) or 1-4 equal instruments (testing layout)
 accompaniment and drums, in a random key, tempo, register and dynamic. Parts are rendered dry one at
 a time, normalised to a common loudness (so banks of different levels look alike), mixed in float,
 and given a seeded room reverb; every random choice comes from a generator seeded by
-(seed, bank, kind, index), so output does not depend on how work is spread over processes.
+(seed, bank, kind, index), and each fixed chunk of CHUNK consecutive recordings is rendered by one
+fresh synth, so output does not depend on how work is spread over processes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CLIP_SECONDS = 3.0
 CLIPS_PER_RECORDING = 3  # consecutive excerpts of one piece share a recording id, as in IRMAS
 TEST_SECONDS = (5.0, 20.0)
 TARGET_RMS = 0.05  # every part is brought to this loudness before mixing
+CHUNK = 8  # recordings per fresh synth: the unit of work, fixed so output never depends on scheduling
 
 BANKS = {
     "FluidR3_GM": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -136,10 +138,10 @@ def drum_pattern(rng: np.random.Generator, seconds: float, tempo: float) -> list
 # ----------------------------------------------------------------------------- synthesis
 
 class Renderer:
-    """FluidSynth for one process: a fresh synth per recording, banks decoded once.
+    """FluidSynth for one process: a fresh synth per chunk of recordings, banks decoded once.
 
-    A synth's output depends on its history (voice allocation, release tails), so each recording gets
-    a new one; a long-lived holder synth keeps every bank in FluidSynth's process-wide sample cache,
+    A synth's output depends on its history (voice allocation, release tails), so each chunk of work
+    starts on a new one and renders its recordings in order; a long-lived holder synth keeps every bank in FluidSynth's process-wide sample cache,
     which makes the new synth's `sfload` cheap (the .sf3 alone takes seconds to decode). Output is read
     as float: pyfluidsynth's int16 path adds dither.
     """
@@ -161,7 +163,7 @@ class Renderer:
         self.rendered = 0  # samples so far: FluidSynth works in 64-sample blocks
 
     def begin(self, bank: str) -> None:
-        """Start a recording on a new synth with `bank` loaded."""
+        """Start a chunk of recordings on a new synth with `bank` loaded."""
         path = str(resolve_bank(bank))
         if path not in self._held:
             self._holder.sfload(path)
@@ -236,12 +238,17 @@ def _finish(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
 _RENDERER: Renderer | None = None
 
 
-def render_job(job: Job) -> list[Path]:
-    """Render one recording: CLIPS_PER_RECORDING training clips, or one test excerpt with its .txt."""
+def render_chunk(jobs: list[Job]) -> list[Path]:
+    """Render consecutive recordings of one bank on one fresh synth."""
     global _RENDERER
     if _RENDERER is None:
         _RENDERER = Renderer()
-    _RENDERER.begin(job.bank)
+    _RENDERER.begin(jobs[0].bank)
+    return [path for job in jobs for path in render_job(job)]
+
+
+def render_job(job: Job) -> list[Path]:
+    """Render one recording: CLIPS_PER_RECORDING training clips, or one test excerpt with its .txt."""
     rng = _rng(job.seed, job.bank, job.kind, job.index)
     key, scale = int(rng.integers(12)), (MAJOR if rng.random() < 0.6 else MINOR)
     tempo = rng.uniform(60, 160)
@@ -312,15 +319,16 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
     for bank in banks:
         resolve_bank(bank)  # fail before starting processes
     recordings = -(-train_per_class // CLIPS_PER_RECORDING) * len(CODES)  # per bank, classes interleaved
-    jobs = [Job(b, "train", i, seed, out) for b in banks for i in range(recordings)]
-    jobs += [Job(b, "test", i, seed, out) for b in banks for i in range(test_excerpts)]
+    chunks = [[Job(b, kind, i, seed, out) for i in range(start, min(start + CHUNK, count))]
+              for b in banks for kind, count in (("train", recordings), ("test", test_excerpts))
+              for start in range(0, count, CHUNK)]
     start = time.perf_counter()
     files: list[Path] = []
     workers = workers or os.cpu_count() or 1
     # spawn, not fork: a fork of a process that already ran torch's thread pools can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for paths in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs), desc="render",
-                          unit="rec", disable=not progress):
+        for paths in tqdm(pool.map(render_chunk, chunks), total=len(chunks), desc="render",
+                          unit="chunk", disable=not progress):
             files += paths
     elapsed = time.perf_counter() - start
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
