@@ -141,9 +141,9 @@ class Renderer:
     """FluidSynth for one process: a fresh synth per chunk of recordings, banks decoded once.
 
     A synth's output depends on its history (voice allocation, release tails), so each chunk of work
-    starts on a new one and renders its recordings in order; a long-lived holder synth keeps every bank in FluidSynth's process-wide sample cache,
-    which makes the new synth's `sfload` cheap (the .sf3 alone takes seconds to decode). Output is read
-    as float: pyfluidsynth's int16 path adds dither.
+    starts on a new one and renders its recordings in order. A long-lived holder synth keeps every bank
+    in FluidSynth's process-wide sample cache, which makes the new synth's `sfload` cheap (the .sf3
+    alone takes seconds to decode). Output is read as float: pyfluidsynth's int16 path adds dither.
     """
 
     def __init__(self):
