@@ -19,7 +19,7 @@ from irmas.features import ThreeBandSTFT
 from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
-from irmas.predict import WINDOW_SECONDS, predict_waveform
+from irmas.predict import WINDOW_SECONDS, Prediction, predict_waveform
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
     import spaces
@@ -32,6 +32,11 @@ except ImportError:
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_SIZE = "100mb"
 LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
+
+
+def label_values(prediction: Prediction) -> dict[str, float]:
+    """What gr.Label shows: human name -> probability."""
+    return {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
 
 
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
@@ -49,9 +54,8 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         except AudioError as err:
             raise gr.Error(str(err)) from None
         prediction = predict_waveform(model, waveform)
-        label = {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
         several = len(prediction.window_starts) > 1
-        return (label, probabilities_bar(prediction), band_spectrograms(plot_features, waveform),
+        return (label_values(prediction), probabilities_bar(prediction), band_spectrograms(plot_features, waveform),
                 gr.Plot(timeline(prediction) if several else None, visible=several))
 
     def live(chunk, buffer):
@@ -68,8 +72,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         if len(buffer) < model.sample_rate * 0.5 or np.max(np.abs(buffer)) < 1e-4:
             return gr.skip(), gr.skip(), buffer
         prediction = predict_waveform(model, buffer)
-        label = {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
-        return label, probabilities_bar(prediction), buffer
+        return label_values(prediction), probabilities_bar(prediction), buffer
 
     with gr.Blocks(title="IRMAS instrument recognition") as demo:
         gr.Markdown("# Which instruments are playing?\nRecord or upload a few seconds of music. The model "
