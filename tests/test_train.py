@@ -223,3 +223,22 @@ def test_push_uploads_the_folder_to_the_named_repo(tmp_path, trained_ckpt, monke
         (tmp_path / "empty").mkdir()
         (tmp_path / "empty" / "config.json").write_text(json.dumps({"a": 1}))
         push(tmp_path / "empty", "me/x")
+
+
+def test_calibrate_writes_the_best_threshold_into_config_and_card(tmp_path, trained_ckpt, rendered):
+    from irmas.evaluate import evaluate_folder
+    from irmas.model import InstrumentClassifier
+    from train.calibrate import calibrate
+    from train.export import export
+
+    out = export(trained_ckpt, tmp_path / "out")
+    folders = [rendered / "FluidR3_GM" / "test", rendered / "MuseScore_General" / "test"]
+    threshold, f1 = calibrate(out, folders)
+    config = json.loads((out / "config.json").read_text())
+    assert config["threshold"] == threshold and 0.05 <= threshold < 0.95
+    assert f"Detection threshold: {threshold} (micro F1" in (out / "README.md").read_text()
+    model = InstrumentClassifier.from_pretrained(str(out), strict=True).eval()
+    scores = [evaluate_folder(model, f).metrics for f in folders]
+    assert model.threshold == threshold
+    worse = [evaluate_folder(model, f, threshold=0.97).metrics["micro_f1"] for f in folders]
+    assert 0.0 <= f1 <= 1.0 and sum(s["micro_f1"] for s in scores) >= sum(worse)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ THRESHOLDS = np.round(np.arange(0.05, 0.95, 0.01), 2)
 
 
 def calibrate(model_dir: str | os.PathLike, folders: list[str | os.PathLike]) -> tuple[float, float]:
-    """Returns (threshold, micro F1 there) and writes the threshold into `model_dir/config.json`."""
+    """Returns (threshold, micro F1 there); writes the threshold into config.json and the model card."""
     model = load_model(str(model_dir)).model
     examples = [ex for folder in folders for ex in read_testing(folder)]
     if not examples:
@@ -37,4 +38,9 @@ def calibrate(model_dir: str | os.PathLike, folders: list[str | os.PathLike]) ->
     config = json.loads(config_path.read_text())
     config["threshold"] = float(THRESHOLDS[best])
     config_path.write_text(json.dumps(config, indent=2))
+    card = Path(model_dir) / "README.md"
+    if card.is_file():  # keep the model card's statement in step with the config
+        text = re.sub(r"Detection threshold: [0-9.]+\.", f"Detection threshold: {config['threshold']} "
+                      f"(micro F1 {scores[best]:.3f} on {len(examples)} calibration excerpts).", card.read_text())
+        card.write_text(text)
     return float(THRESHOLDS[best]), float(scores[best])
