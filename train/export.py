@@ -15,9 +15,14 @@ from irmas.model import InstrumentClassifier
 from .system import InstrumentSystem
 
 
-def load_system(ckpt: str | os.PathLike) -> InstrumentSystem:
-    """Rebuild the system from a Lightning checkpoint without unpickling code (weights_only=True)."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+def read_checkpoint(ckpt: str | os.PathLike) -> dict:
+    """A Lightning checkpoint read without unpickling code (weights_only=True)."""
+    return torch.load(ckpt, map_location="cpu", weights_only=True)
+
+
+def load_system(ckpt: str | os.PathLike, state: dict | None = None) -> InstrumentSystem:
+    """Rebuild the system from a Lightning checkpoint (or its already-read `state`)."""
+    state = read_checkpoint(ckpt) if state is None else state
     accepted = inspect.signature(InstrumentSystem).parameters  # LightningCLI adds entries of its own
     hparams = {k: v for k, v in state.get("hyper_parameters", {}).items() if k in accepted}
     hparams["panns_checkpoint"] = None  # the weights below replace any warm start
@@ -31,8 +36,8 @@ def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | Non
 
     `card` may hold `training_data`, `metrics` (name -> value) and `config` (the training YAML text).
     """
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    system = load_system(ckpt)
+    state = read_checkpoint(ckpt)
+    system = load_system(ckpt, state)
     out_dir = Path(out_dir)
     system.model.save_pretrained(out_dir)
     card = dict(card or {})
