@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from irmas.audio import AudioError, from_array, load_audio
+from irmas.data.layouts import AUDIO_SUFFIXES
 from irmas.features import ThreeBandSTFT
 from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES
@@ -89,7 +90,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             timeline_plot = gr.Plot(label="Timeline", visible=False)
             spectrograms = gr.Plot(label="Three-band spectrograms", elem_id="spectrograms")
             outputs = [top5, bars, spectrograms, timeline_plot]
-            examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.*") if p.suffix in (".wav", ".ogg", ".flac"))
+            examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if examples:
                 gr.Examples(examples, inputs=audio, outputs=outputs, fn=analyse, cache_examples=True, cache_mode="lazy",
                             label="Examples (rendered from General MIDI sound banks)")
