@@ -22,11 +22,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
 
 
-def median_ms(fn: Callable[[], object], repeat: int = 10, warmup: int = 2) -> float:
+def median_ms(fn: Callable[[], object], repeat: int = 10, warmup: int = 3, min_seconds: float = 1.0) -> float:
+    """Median of at least `repeat` calls, and of as many as fit in `min_seconds` (fast calls are noisy)."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeat):
+    times: list[float] = []
+    while len(times) < repeat or sum(times) < min_seconds:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)

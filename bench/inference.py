@@ -12,7 +12,7 @@ import torch
 
 from irmas.audio import load_audio
 from irmas.hub import load_model
-from irmas.model import CNN14_CHANNELS, InstrumentClassifier
+from irmas.model import CNN14_CHANNELS, InstrumentClassifier, for_inference
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
 from irmas.predict import predict_waveform
 
@@ -28,8 +28,8 @@ def end_to_end(model, path: Path) -> None:
 
 
 def run(repeat: int = 10) -> str:
-    bundled = load_model(None).model.eval()
-    cnn14 = InstrumentClassifier(tower_channels=list(CNN14_CHANNELS)).eval()
+    bundled = load_model(None).model  # prepared by for_inference, as the app and CLI run it
+    cnn14 = for_inference(InstrumentClassifier(tower_channels=list(CNN14_CHANNELS)))
     rng = np.random.default_rng(0)
     rows = []
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 SAMPLE_RATE = 22050
 MIN_SECONDS = 0.1
@@ -82,14 +83,20 @@ def prepare(data: np.ndarray, sample_rate: int, max_seconds: float, what: str,
     _check_duration(data.shape[1] / sample_rate, max_seconds, what)
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{what}: contains invalid samples (NaN or infinity).")
-    mono = data.mean(axis=0)
+    # Channel by channel: numpy's mean over axis 0 of a transposed (samples, channels) array is ~10x slower.
+    mono = sum(data[1:], data[0]) / len(data)
     if sample_rate != target_rate:
-        import librosa  # deferred: only resampling needs it, and it is slow to import
-
-        mono = librosa.resample(mono, orig_sr=sample_rate, target_sr=target_rate, res_type="soxr_hq")
+        mono = resample(mono, sample_rate, target_rate)
     if np.max(np.abs(mono)) < SILENCE_PEAK:
         raise AudioError(f"{what}: is silent; there is nothing to recognise.")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def resample(mono: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """soxr "HQ" band-limited resampling to ceil(n * ratio) samples (what librosa's default gives)."""
+    out = soxr.resample(mono, sample_rate, target_rate, quality="HQ")
+    n = int(np.ceil(len(mono) * target_rate / sample_rate))
+    return np.pad(out, (0, max(0, n - len(out))))[:n]
 
 
 def _check_duration(seconds: float, max_seconds: float, what: str) -> None:

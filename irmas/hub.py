@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import InstrumentClassifier
+from .model import InstrumentClassifier, for_inference
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_VAR = "IRMAS_MODEL"
@@ -49,7 +49,11 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED_DIR) -> LoadedModel:
-    """Resolve `spec` (or $IRMAS_MODEL) to a model in eval mode, falling back to the bundled one."""
+    """Resolve `spec` (or $IRMAS_MODEL) to a model ready to run, falling back to the bundled one.
+
+    The model is prepared for inference (`model.for_inference`); to fine-tune, use
+    `InstrumentClassifier.from_pretrained`.
+    """
     spec = spec or os.environ.get(ENV_VAR) or None
     if spec is None:
         return _load_bundled(bundled_dir, None)
@@ -58,7 +62,7 @@ def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED
             model = _from_folder(spec)
         except Exception as err:  # noqa: BLE001 - a broken folder falls back like a missing repo
             return _load_bundled(bundled_dir, f"{spec} is not a loadable model folder ({err}).")
-        return LoadedModel(model.eval(), "local", str(spec))
+        return LoadedModel(for_inference(model), "local", str(spec))
     repo_id, revision = parse_spec(spec)
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         return _load_bundled(bundled_dir, f"{spec!r} is neither a folder nor a Hub repo id (owner/name[@revision]).")
@@ -66,7 +70,7 @@ def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED
         model = _from_hub(repo_id, revision)
     except Exception as err:  # noqa: BLE001 - network, auth, missing repo/revision, bad files: all fall back
         return _load_bundled(bundled_dir, f"could not load {spec} from the Hub ({_short(err)}).")
-    return LoadedModel(model.eval(), "hub", repo_id, revision)
+    return LoadedModel(for_inference(model), "hub", repo_id, revision)
 
 
 def _from_hub(repo_id: str, revision: str | None, deadline: float | None = None) -> InstrumentClassifier:
@@ -119,7 +123,7 @@ def _load_bundled(bundled_dir: str | os.PathLike, reason: str | None) -> LoadedM
         raise ModelNotFoundError(
             (reason + " " if reason else "") + f"No bundled model at {bundled_dir} (expected model.safetensors).")
     model = _from_folder(bundled_dir)
-    return LoadedModel(model.eval(), "bundled", str(bundled_dir), fallback_reason=reason)
+    return LoadedModel(for_inference(model), "bundled", str(bundled_dir), fallback_reason=reason)
 
 
 def _short(err: Exception) -> str:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .audio import SAMPLE_RATE
 from .features import BANDS, ThreeBandSTFT
@@ -125,6 +126,21 @@ class InstrumentClassifier(
         """Everything that is not a tower: fusion and output layer (trained from the first epoch)."""
         tower_ids = {id(p) for p in self.tower_parameters()}
         return [p for p in self.parameters() if id(p) not in tower_ids]
+
+
+def for_inference(model: InstrumentClassifier) -> InstrumentClassifier:
+    """Eval mode, each conv's BatchNorm folded into the conv, channels-last weights; returns `model`.
+
+    Same outputs (to ~1e-6), about a quarter less time per window on a CPU. The folded model is for
+    running only: its state dict has no conv BatchNorm entries, so train and save the unfolded one.
+    """
+    model.eval()
+    for tower in model.towers:
+        for block in tower.blocks:
+            if isinstance(block.bn1, nn.BatchNorm2d):
+                block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+                block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+    return model.to(memory_format=torch.channels_last)
 
 
 @dataclass

@@ -1,25 +1,30 @@
-"""Plotly figures: the three band spectrograms, instrument probabilities, and the window timeline."""
+"""Plotly figures: the three band spectrograms, instrument probabilities, and the window timeline.
+
+Figures are built from plain layout dicts (no `make_subplots`, no `add_vline`: each costs more than the
+model's forward pass), and spectrograms are sent as whole dB in int8, 1/8 of the float64 JSON.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 from .features import ThreeBandSTFT
 from .labels import NAMES
-from .predict import Prediction
+from .predict import WINDOW_SECONDS, Prediction
 
 MAX_COLUMNS = 1200  # spectrogram columns sent to the browser; longer recordings are max-pooled in time
+DB_RANGE = 80  # dB shown below each band's loudest point
 BAND_TITLES = ("0-1 kHz (n_fft 1024)", "1-4 kHz (n_fft 512)", "4-11 kHz (n_fft 256)")
 
 
 def band_spectrograms(features: ThreeBandSTFT, waveform: np.ndarray) -> go.Figure:
-    """One dB heatmap per band, time in s and frequency in Hz on the axes."""
+    """One dB heatmap per band, stacked top (low band) to bottom, time in s and frequency in Hz."""
     with torch.inference_mode():
         bands = features(torch.from_numpy(np.ascontiguousarray(waveform))[None])
-    fig = make_subplots(rows=3, cols=1, subplot_titles=BAND_TITLES, vertical_spacing=0.09)
+    traces, layout = [], dict(height=720, margin=dict(l=60, r=20, t=40, b=40), annotations=[])
+    height, gap = 0.82 / len(bands), 0.09
     for i, spec in enumerate(bands):
         db = (20 / np.log(10)) * spec[0].numpy().T  # natural-log magnitude -> dB, (bins, frames)
         times = features.frame_times(i, db.shape[1]).numpy()
@@ -28,15 +33,22 @@ def band_spectrograms(features: ThreeBandSTFT, waveform: np.ndarray) -> go.Figur
             cols = db.shape[1] // step * step
             db = db[:, :cols].reshape(db.shape[0], -1, step).max(axis=2)
             times = times[:cols:step]
-        top = float(db.max())
-        fig.add_trace(go.Heatmap(z=db, x=times, y=features.frequencies(i).numpy(), zmin=top - 80, zmax=top,
-                                 colorscale="Magma", colorbar=dict(title="dB", len=0.3, y=0.86 - 0.36 * i),
-                                 hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"),
-                      row=i + 1, col=1)
-        fig.update_yaxes(title_text="Hz", row=i + 1, col=1)
-    fig.update_xaxes(title_text="time (s)", row=3, col=1)
-    fig.update_layout(height=720, margin=dict(l=60, r=20, t=40, b=40))
-    return fig
+        top = float(np.ceil(db.max()))
+        low, high = max(top - DB_RANGE, -128.0), min(top, 127.0)
+        z = np.clip(np.round(db), low, high).astype(np.int8)
+        axis = "" if i == 0 else str(i + 1)
+        y0 = 1 - (i + 1) * height - i * gap / 2
+        traces.append(go.Heatmap(
+            z=z, x=times.astype(np.float32), y=features.frequencies(i).numpy().astype(np.float32), zmin=low,
+            zmax=high, colorscale="Magma", xaxis=f"x{axis}", yaxis=f"y{axis}",
+            colorbar=dict(title="dB", len=height, y=y0 + height / 2),
+            hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z} dB<extra></extra>"))
+        layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", domain=[0, 1],
+                                      title="time (s)" if i == len(bands) - 1 else None)
+        layout[f"yaxis{axis}"] = dict(anchor=f"x{axis}", domain=[y0, y0 + height], title="Hz")
+        layout["annotations"].append(dict(text=BAND_TITLES[i], x=0.5, y=y0 + height, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False))
+    return go.Figure(traces, layout)
 
 
 def probabilities_bar(prediction: Prediction) -> go.Figure:
@@ -46,23 +58,24 @@ def probabilities_bar(prediction: Prediction) -> go.Figure:
     probs = prediction.probabilities[order]
     detected = set(prediction.detected)
     colors = ["#e4572e" if prediction.labels[i] in detected else "#9db4c0" for i in order]
-    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colors,
-                           text=[f"{p:.2f}" for p in probs], textposition="outside",
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.add_vline(x=prediction.threshold, line_dash="dash", line_color="#333",
-                  annotation_text=f"threshold {prediction.threshold:.2f}", annotation_position="top")
-    fig.update_layout(xaxis=dict(range=[0, 1.08], title="probability"), height=420,
-                      margin=dict(l=120, r=20, t=40, b=40), title="Instruments (red: detected)")
-    return fig
+    threshold = prediction.threshold
+    bar = go.Bar(x=probs, y=names, orientation="h", marker_color=colors, text=[f"{p:.2f}" for p in probs],
+                 textposition="outside", hovertemplate="%{y}: %{x:.3f}<extra></extra>")
+    return go.Figure(bar, dict(
+        xaxis=dict(range=[0, 1.08], title="probability"), height=420, margin=dict(l=120, r=20, t=40, b=40),
+        title="Instruments (red: detected)",
+        shapes=[dict(type="line", x0=threshold, x1=threshold, y0=0, y1=1, yref="paper",
+                     line=dict(dash="dash", color="#333"))],
+        annotations=[dict(text=f"threshold {threshold:.2f}", x=threshold, y=1, yref="paper", yanchor="bottom",
+                          showarrow=False)]))
 
 
 def timeline(prediction: Prediction) -> go.Figure:
     """Instrument x time heatmap of the per-window probabilities."""
     names = [NAMES.get(c, c) for c in prediction.labels]
-    centres = prediction.window_starts + 1.5
-    fig = go.Figure(go.Heatmap(z=prediction.timeline.T, x=centres, y=names, zmin=0, zmax=1, colorscale="Blues",
-                               colorbar=dict(title="p"),
-                               hovertemplate="%{y} at %{x:.1f} s: %{z:.2f}<extra></extra>"))
-    fig.update_layout(height=380, xaxis_title="window centre (s)", margin=dict(l=120, r=20, t=40, b=40),
-                      title="Per-window probabilities (3 s windows)")
-    return fig
+    centres = prediction.window_starts + WINDOW_SECONDS / 2
+    heatmap = go.Heatmap(z=prediction.timeline.T, x=centres, y=names, zmin=0, zmax=1, colorscale="Blues",
+                         colorbar=dict(title="p"), hovertemplate="%{y} at %{x:.1f} s: %{z:.2f}<extra></extra>")
+    title = f"Per-window probabilities ({WINDOW_SECONDS:g} s windows)"
+    return go.Figure(heatmap, dict(height=380, xaxis=dict(title="window centre (s)"), title=title,
+                                   margin=dict(l=120, r=20, t=40, b=40)))

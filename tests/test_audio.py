@@ -61,6 +61,18 @@ def test_stereo_48k_file_gives_same_samples_as_mono_22k(tmp_path):
     assert np.max(np.abs(a[100:n] - b[100:n])) < 0.02
 
 
+@pytest.mark.parametrize("rate", [11025, 44100, 48000])
+def test_resampling_matches_librosa_load(tmp_path, rate):
+    """Same samples as librosa's default loader (soxr HQ, ceil length), which our features were checked on."""
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(rate)
+    sf.write(tmp_path / "x.wav", 0.3 * rng.standard_normal((rate * 2 + 7, 2)), rate, subtype="FLOAT")
+    ours = load_audio(tmp_path / "x.wav")
+    theirs, _ = librosa.load(tmp_path / "x.wav", sr=SAMPLE_RATE, mono=True)
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 @pytest.mark.parametrize("case, message", [
     ("empty", "empty"), ("text", "no audio|not an audio file"), ("silent", "silent"), ("short", "at least"),
     ("nan", "NaN"), ("corrupt_header", "not an audio file"), ("missing", "no such file"),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from irmas.labels import CODES
-from irmas.model import CheckpointError, InstrumentClassifier, load_panns_weights
+from irmas.model import CheckpointError, InstrumentClassifier, for_inference, load_panns_weights
 from tests.conftest import TINY_CHANNELS
 
 
@@ -28,6 +28,21 @@ def test_loaded_model_gives_identical_outputs(tiny_model_dir, tiny_model):
     again = InstrumentClassifier.from_pretrained(str(tiny_model_dir), strict=True).eval()
     x = torch.randn(2, 66150)
     assert torch.equal(again(x), tiny_model(x))
+
+
+def test_for_inference_folds_batchnorm_without_changing_outputs(tiny_model_dir):
+    model = InstrumentClassifier.from_pretrained(str(tiny_model_dir), strict=True).eval()
+    with torch.no_grad():  # trained-looking statistics, so the folding has something to fold
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 66150)
+    expected = model(x)
+    fast = for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for tower in fast.towers for m in tower.blocks.modules())
+    assert fast.towers[0].blocks[1].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(x), expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(for_inference(fast)(x), expected, atol=1e-4, rtol=1e-4)  # twice is harmless
 
 
 def test_loading_weights_of_another_architecture_fails_loudly(tmp_path, tiny_model_dir):

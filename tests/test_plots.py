@@ -1,0 +1,54 @@
+"""The figures show what the model computed: dB values of its own bands, the threshold it uses."""
+
+import base64
+import json
+
+import numpy as np
+import torch
+
+from irmas.labels import NAMES
+from irmas.plots import MAX_COLUMNS, band_spectrograms, probabilities_bar
+from irmas.predict import predict_waveform
+from tests.conftest import tone
+
+
+def decoded(value) -> np.ndarray:
+    """Plotly sends numpy arrays as {'dtype', 'bdata'}; lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        raw = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return raw.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else raw
+    return np.asarray(value)
+
+
+def test_spectrograms_show_each_band_in_db_over_its_own_frequencies(tiny_model):
+    waveform = tone(4.0, freq=440.0)
+    figure = json.loads(band_spectrograms(tiny_model.features, waveform).to_json())
+    bands = tiny_model.features(torch.from_numpy(waveform)[None])
+    assert [t["type"] for t in figure["data"]] == ["heatmap"] * 3
+    for trace, band, spec in zip(figure["data"], tiny_model.features.bands, bands):
+        z, freqs, times = decoded(trace["z"]), decoded(trace["y"]), decoded(trace["x"])
+        db = 20 * np.log10(np.exp(spec[0].numpy().T))
+        assert z.shape == db.shape and freqs.min() >= band["f_min"] and freqs.max() <= band["f_max"]
+        assert times[0] == 0 and abs(times[-1] - 4.0) < 0.05
+        shown = db >= trace["zmin"]  # quieter cells are clipped to the bottom of the colour scale
+        assert np.max(np.abs(z[shown] - db[shown])) <= 0.5 + 1e-3
+        assert trace["zmax"] - trace["zmin"] == 80
+    # the 440 Hz fundamental is the loudest row of the low band
+    low = decoded(figure["data"][0]["z"])
+    assert abs(decoded(figure["data"][0]["y"])[low.mean(axis=1).argmax()] - 440) < 22050 / 1024
+
+
+def test_long_recordings_are_pooled_to_a_bounded_number_of_columns(tiny_model):
+    figure = json.loads(band_spectrograms(tiny_model.features, tone(60.0)).to_json())
+    for trace in figure["data"]:
+        assert MAX_COLUMNS // 2 <= decoded(trace["z"]).shape[1] <= MAX_COLUMNS
+        assert decoded(trace["x"])[-1] > 59
+
+
+def test_bars_draw_the_threshold_and_mark_detected_instruments(tiny_model):
+    prediction = predict_waveform(tiny_model, tone(3.0), threshold=0.3)
+    figure = json.loads(probabilities_bar(prediction).to_json())
+    assert figure["layout"]["shapes"][0]["x0"] == 0.3 == figure["layout"]["shapes"][0]["x1"]
+    bar = figure["data"][0]
+    red = [name for name, color in zip(bar["y"], bar["marker"]["color"]) if color == "#e4572e"]
+    assert sorted(red) == sorted(NAMES[c] for c in prediction.detected)
