@@ -27,6 +27,9 @@ from irmas.model import (
     load_panns_weights,
 )
 
+EQ_TERMS = 4  # cosines over log frequency in the random equaliser: up to 2 peaks or dips
+EQ_LOW_HZ = 50.0
+
 
 class InstrumentSystem(L.LightningModule):
     def __init__(
@@ -42,7 +45,9 @@ class InstrumentSystem(L.LightningModule):
         finetune_lr: float = 2e-4,
         weight_decay: float = 2e-4,
         mix_prob: float = 0.5,
+        max_mixed: int = 1,
         pitch_shift: float = 0.06,
+        eq_db: float = 0.0,
         spec_masks: int = 2,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
@@ -54,6 +59,8 @@ class InstrumentSystem(L.LightningModule):
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
                                           fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
                                           threshold=threshold)
+        # channels-last convolutions train ~15% faster on CPU (oneDNN); export turns this back
+        self.model.to(memory_format=torch.channels_last)
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -80,13 +87,36 @@ class InstrumentSystem(L.LightningModule):
         idx = (torch.arange(n, device=waves.device)[None] + shifts[:, None]) % n
         waves = torch.gather(waves, 1, idx)
         if hp.mix_prob > 0:
-            partner = torch.randperm(b, device=waves.device)
-            mix = (torch.rand(b, device=waves.device) < hp.mix_prob).float()[:, None]
-            gain = 10 ** (-6 * torch.rand(b, 1, device=waves.device) / 20)  # partner 0..6 dB quieter
-            waves = waves + mix * gain * waves[partner]
-            targets = torch.maximum(targets, mix * targets[partner])
-            waves = waves / waves.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
+            # each clip draws how many others join it (0 with 1 - mix_prob), each 0..6 dB quieter
+            mixed, labels = waves.clone(), targets
+            joined = torch.where(torch.rand(b, device=waves.device) < hp.mix_prob,
+                                 torch.randint(1, hp.max_mixed + 1, (b,), device=waves.device), 0)
+            for k in range(hp.max_mixed):
+                partner = torch.randperm(b, device=waves.device)
+                take = (joined > k).float()[:, None]
+                gain = 10 ** (-6 * torch.rand(b, 1, device=waves.device) / 20)
+                mixed = mixed + take * gain * waves[partner]
+                targets = torch.maximum(targets, take * labels[partner])
+            waves = mixed / mixed.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
         return waves, targets
+
+    def random_eq(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Add one smooth random curve over log frequency (up to +-eq_db) to every band of a clip.
+
+        A log-magnitude spectrogram plus a curve is the clip through an equaliser: the same note from
+        another instrument maker, microphone or room, which is what an unheard sound bank sounds like.
+        """
+        first = bands[0]
+        coeffs = torch.randn(first.shape[0], 1, EQ_TERMS, device=first.device)
+        coeffs = coeffs / coeffs.abs().sum(dim=2, keepdim=True) * torch.rand(first.shape[0], 1, 1, device=first.device)
+        out = []
+        for i, spec in enumerate(bands):
+            hz = self.model.features.frequencies(i).to(first.device).clamp_min(EQ_LOW_HZ)
+            position = torch.log(hz / EQ_LOW_HZ) / math.log(self.model.sample_rate / 2 / EQ_LOW_HZ)  # 0..1
+            k = torch.arange(1, EQ_TERMS + 1, device=first.device)
+            curve_db = self.hparams.eq_db * (coeffs * torch.cos(math.pi * k * position[:, None])).sum(dim=2)
+            out.append(spec + curve_db[:, None, :] * (math.log(10) / 20))  # dB -> natural-log magnitude
+        return out
 
     def spec_augment(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
         out = []
@@ -113,6 +143,8 @@ class InstrumentSystem(L.LightningModule):
         """Augment, compute features, mask them, classify: the loss of one training batch."""
         waves, targets = self.augment(*batch)
         bands = self.model.features(waves)
+        if self.hparams.eq_db:
+            bands = self.random_eq(bands)
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
         return F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
