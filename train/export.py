@@ -39,7 +39,6 @@ def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | Non
     state = read_checkpoint(ckpt)
     system = load_system(ckpt, state)
     out_dir = Path(out_dir)
-    system.model.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
     system.model.save_pretrained(out_dir)
     card = dict(card or {})
     metrics = card.get("metrics") or {k: round(float(v), 4) for k, v in _checkpoint_metrics(state).items()}
