@@ -32,5 +32,6 @@ def main() -> None:
         module = importlib.import_module(f"bench.{name}")
         print(module.run(args.repeat) if name in ("inference", "features") else module.run(), flush=True)
 
+
 if __name__ == "__main__":
     main()

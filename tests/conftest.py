@@ -22,6 +22,16 @@ def tone(seconds: float = 3.0, sr: int = 22050, freq: float = 440.0, amp: float 
     return (y / np.max(np.abs(y)) * amp).astype(np.float32)
 
 
+def plot_array(value) -> np.ndarray:
+    """A plotly JSON array as numpy: plotly 6 sends arrays as {'dtype', 'bdata' (base64)[, 'shape']}."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        raw = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return raw.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else raw
+    return np.asarray(value)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A save_pretrained folder of a small, randomly initialised model (fixed seed)."""

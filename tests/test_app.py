@@ -7,20 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import tone
+from tests.conftest import plot_array, tone
 
 gradio = pytest.importorskip("gradio")  # installed by requirements.txt; the skip only guards partial installs
 from gradio_client import Client, handle_file  # noqa: E402
-
-
-def plot_values(value) -> list:
-    """Plotly 6 sends numpy arrays as {'dtype', 'bdata'} (base64); plain lists stay lists."""
-    if isinstance(value, dict) and "bdata" in value:
-        import base64
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
-
-
 
 
 def test_analyse_returns_probabilities_and_figures(app_url, tmp_path):
@@ -36,7 +26,7 @@ def test_analyse_returns_probabilities_and_figures(app_url, tmp_path):
     bar = json.loads(bars["plot"])["data"][0]
     assert len(bar["y"]) == 11 and bar["y"][-1] == label["label"]  # all 11, most probable on top
     assert timeline["visible"]  # shown for recordings longer than one window
-    centres = plot_values(json.loads(timeline["value"]["plot"])["data"][0]["x"])
+    centres = plot_array(json.loads(timeline["value"]["plot"])["data"][0]["x"]).tolist()
     assert centres == [1.5, 3.0, 4.5, 6.0, 7.5, 8.5]  # 10 s -> six 3 s windows
 
 

@@ -1,6 +1,5 @@
 """The figures show what the model computed: dB values of its own bands, the threshold it uses."""
 
-import base64
 import json
 
 import numpy as np
@@ -9,15 +8,7 @@ import torch
 from irmas.labels import NAMES
 from irmas.plots import MAX_COLUMNS, band_spectrograms, probabilities_bar
 from irmas.predict import predict_waveform
-from tests.conftest import tone
-
-
-def decoded(value) -> np.ndarray:
-    """Plotly sends numpy arrays as {'dtype', 'bdata'}; lists stay lists."""
-    if isinstance(value, dict) and "bdata" in value:
-        raw = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return raw.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else raw
-    return np.asarray(value)
+from tests.conftest import plot_array, tone
 
 
 def test_spectrograms_show_each_band_in_db_over_its_own_frequencies(tiny_model):
@@ -26,7 +17,7 @@ def test_spectrograms_show_each_band_in_db_over_its_own_frequencies(tiny_model):
     bands = tiny_model.features(torch.from_numpy(waveform)[None])
     assert [t["type"] for t in figure["data"]] == ["heatmap"] * 3
     for trace, band, spec in zip(figure["data"], tiny_model.features.bands, bands):
-        z, freqs, times = decoded(trace["z"]), decoded(trace["y"]), decoded(trace["x"])
+        z, freqs, times = plot_array(trace["z"]), plot_array(trace["y"]), plot_array(trace["x"])
         db = 20 * np.log10(np.exp(spec[0].numpy().T))
         assert z.shape == db.shape and freqs.min() >= band["f_min"] and freqs.max() <= band["f_max"]
         assert times[0] == 0 and abs(times[-1] - 4.0) < 0.05
@@ -34,15 +25,15 @@ def test_spectrograms_show_each_band_in_db_over_its_own_frequencies(tiny_model):
         assert np.max(np.abs(z[shown] - db[shown])) <= 0.5 + 1e-3
         assert trace["zmax"] - trace["zmin"] == 80
     # the 440 Hz fundamental is the loudest row of the low band
-    low = decoded(figure["data"][0]["z"])
-    assert abs(decoded(figure["data"][0]["y"])[low.mean(axis=1).argmax()] - 440) < 22050 / 1024
+    low = plot_array(figure["data"][0]["z"])
+    assert abs(plot_array(figure["data"][0]["y"])[low.mean(axis=1).argmax()] - 440) < 22050 / 1024
 
 
 def test_long_recordings_are_pooled_to_a_bounded_number_of_columns(tiny_model):
     figure = json.loads(band_spectrograms(tiny_model.features, tone(60.0)).to_json())
     for trace in figure["data"]:
-        assert MAX_COLUMNS // 2 <= decoded(trace["z"]).shape[1] <= MAX_COLUMNS
-        assert decoded(trace["x"])[-1] > 59
+        assert MAX_COLUMNS // 2 <= plot_array(trace["z"]).shape[1] <= MAX_COLUMNS
+        assert plot_array(trace["x"])[-1] > 59
 
 
 def test_bars_draw_the_threshold_and_mark_detected_instruments(tiny_model):

@@ -107,11 +107,11 @@ class InstrumentSystem(L.LightningModule):
         first = bands[0]
         coeffs = torch.randn(first.shape[0], 1, EQ_TERMS, device=first.device)
         coeffs = coeffs / coeffs.abs().sum(dim=2, keepdim=True) * torch.rand(first.shape[0], 1, 1, device=first.device)
+        k = torch.arange(1, EQ_TERMS + 1, device=first.device)
         out = []
         for i, spec in enumerate(bands):
             hz = self.model.features.frequencies(i).to(first.device).clamp_min(EQ_LOW_HZ)
             position = torch.log(hz / EQ_LOW_HZ) / math.log(self.model.sample_rate / 2 / EQ_LOW_HZ)  # 0..1
-            k = torch.arange(1, EQ_TERMS + 1, device=first.device)
             curve_db = self.hparams.eq_db * (coeffs * torch.cos(math.pi * k * position[:, None])).sum(dim=2)
             out.append(spec + curve_db[:, None, :] * (math.log(10) / 20))  # dB -> natural-log magnitude
         return out
