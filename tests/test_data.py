@@ -182,6 +182,23 @@ def test_render_is_deterministic_for_a_seed(tmp_path):
                if (tmp_path / "c" / r).exists())
 
 
+def test_each_bank_plays_the_variation_presets_it_has():
+    """(bank, program) presets: MuseScore_General has a mellow grand at (8, 0), FluidR3_GM does not, and a
+    preset a bank lacks is never chosen (FluidSynth would otherwise keep the previous sound)."""
+    from irmas.data.render import INSTRUMENTS, Renderer
+
+    renderer = Renderer()
+    renderer.begin("MuseScore_General")
+    assert renderer.has((8, 0)) and renderer.has(0)
+    variation = renderer.part((8, 0), [(0.0, 0.5, 60, 100)], 1.0)
+    plain = renderer.part(0, [(0.0, 0.5, 60, 100)], 1.0)
+    assert not np.allclose(variation, plain, atol=1e-3)  # another sound, not the fallback
+    renderer.begin("FluidR3_GM")
+    assert not renderer.has((8, 0)) and renderer.has(0)
+    for code, (presets, *_) in INSTRUMENTS.items():
+        assert sum(renderer.has(p) for p in presets) >= 1, code
+
+
 def test_unknown_bank_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="sound bank 'NoSuchBank' not found"):
         render_dataset(["NoSuchBank"], tmp_path, progress=False)

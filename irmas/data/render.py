@@ -36,18 +36,20 @@ BANKS = {
     "MuseScore_General": "/usr/share/sounds/sf3/MuseScore_General.sf3",
 }
 
-# code: (General MIDI programs, 0-based; lowest and highest MIDI note; plays chords)
-INSTRUMENTS: dict[str, tuple[tuple[int, ...], int, int, bool]] = {
+# code: (presets, lowest and highest MIDI note, plays chords). A preset is a General MIDI program
+# (0-based) or (bank, program) for a bank's variation presets; each bank plays the ones it has. More
+# presets per class means more instrument makers per class, which is what carries to an unheard bank.
+INSTRUMENTS: dict[str, tuple[tuple[int | tuple[int, int], ...], int, int, bool]] = {
     "cel": ((42,), 36, 76, False),
     "cla": ((71,), 50, 89, False),
     "flu": ((73, 72), 60, 96, False),
-    "gac": ((24, 25), 40, 79, True),
-    "gel": ((26, 27, 29, 30), 40, 84, True),
-    "org": ((16, 17, 18, 19), 36, 84, True),
-    "pia": ((0, 1), 33, 96, True),
+    "gac": ((24, 25, (8, 25)), 40, 79, True),  # nylon, steel, 12-string
+    "gel": ((26, 27, 28, 29, 30, (8, 28)), 40, 84, True),  # jazz, clean, muted, overdrive, distortion, funk
+    "org": ((16, 17, 18, 19, 20, (8, 16), (8, 19)), 36, 84, True),  # drawbar, percussive, rock, church, reed
+    "pia": ((0, 1, 2, 3, (8, 0)), 33, 96, True),  # grand, bright, electric grand, honky-tonk, mellow grand
     "sax": ((64, 65, 66, 67), 44, 81, False),
     "tru": ((56, 59), 54, 82, False),
-    "vio": ((40,), 55, 93, False),
+    "vio": ((40, 110, (8, 40)), 55, 93, False),  # violin, fiddle, slow violin
     "voi": ((52, 53), 48, 79, True),
 }
 # Unlabelled accompaniment, as in IRMAS where the other sounds are not annotated: bass, strings, pads.
@@ -192,10 +194,16 @@ class Renderer:
                 break
         self._samples(-self.rendered % 64)
 
-    def part(self, program: int, notes, seconds: float, drums: bool = False) -> np.ndarray:
+    def has(self, preset: int | tuple[int, int]) -> bool:
+        """Whether the loaded bank defines this preset (variation presets differ between banks)."""
+        bank, program = preset if isinstance(preset, tuple) else (0, preset)
+        return self.synth.sfpreset_name(self.font, bank, program) is not None
+
+    def part(self, preset: int | tuple[int, int], notes, seconds: float, drums: bool = False) -> np.ndarray:
         """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness."""
         chan = 9 if drums else 0
-        self.synth.program_select(chan, self.font, 128 if drums else 0, program)
+        bank, program = preset if isinstance(preset, tuple) else (128 if drums else 0, preset)
+        self.synth.program_select(chan, self.font, bank, program)
         events = sorted([(s, 1, k, v) for s, _, k, v in notes] + [(e, 0, k, 0) for _, e, k, _ in notes])
         total = int(seconds * OUT_RATE)
         blocks, pos = [], 0
@@ -289,10 +297,11 @@ def render_job(job: Job) -> list[Path]:
 
 
 def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
-    programs, low, high, chords = INSTRUMENTS[code]
-    program = int(rng.choice(programs))
+    presets, low, high, chords = INSTRUMENTS[code]
+    presets = [p for p in presets if _RENDERER.has(p)]
+    preset = presets[int(rng.integers(len(presets)))]
     notes = compose(rng, seconds, low, high, chords, tempo, key, scale)
-    return _RENDERER.part(program, notes, seconds)
+    return _RENDERER.part(preset, notes, seconds)
 
 
 def _accompaniment(rng, seconds, tempo, key, scale) -> np.ndarray:
