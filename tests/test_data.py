@@ -175,7 +175,7 @@ def test_render_is_deterministic_for_a_seed(tmp_path):
     render_dataset(["FluidR3_GM"], tmp_path / "c", train_per_class=3, test_excerpts=2, seed=6, workers=2,
                    progress=False)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    assert a["files"] == 11 * 3 + 2 and len(files) == a["files"] + 2  # + the .txt labels
+    assert a["files"] == 11 * 3 + 2 and len(files) == a["files"] + 2 + 1  # + the .txt labels and render.json
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert any((tmp_path / "a" / r).read_bytes() != (tmp_path / "c" / r).read_bytes() for r in files
@@ -197,6 +197,17 @@ def test_each_bank_plays_the_variation_presets_it_has():
     assert not renderer.has((8, 0)) and renderer.has(0)
     for code, (presets, *_) in INSTRUMENTS.items():
         assert sum(renderer.has(p) for p in presets) >= 1, code
+
+
+def test_render_records_what_rendered_it(tmp_path):
+    """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which."""
+    from irmas.data.render import read_manifest, renderer_version
+
+    render_dataset(["FluidR3_GM"], tmp_path, train_per_class=0, test_excerpts=1, seed=7, workers=1, progress=False)
+    manifest = read_manifest(tmp_path / "FluidR3_GM")
+    assert manifest == {"bank": "FluidR3_GM", "seed": 7, "train_per_class": 0, "test_excerpts": 1,
+                        "renderer": renderer_version()}
+    assert len(renderer_version()) == 12 and read_manifest(tmp_path / "nowhere") == {}
 
 
 def test_unknown_bank_is_a_clear_error(tmp_path):

@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/synth \
-  --train-per-class 150 --test-excerpts 60 --seed 0
+  --train-per-class 450 --test-excerpts 60 --seed 0
 rm -rf runs/starter
 python3 -m train fit --config train/configs/starter.yaml
 CKPT=$(ls runs/starter/lightning_logs/version_0/checkpoints/best-*.ckpt | head -1)
 python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml --training-data \
-  "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 150 clips of 3 s per class and bank, 44.1 kHz, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; validation is a recording-disjoint 15% split."
+  "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 44.1 kHz, 1-7 General MIDI presets per class, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; validation is a recording-disjoint 15% split."
 # the detection threshold comes from separate excerpts (another seed), not from the reported test data
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/calib \
   --train-per-class 0 --test-excerpts 40 --seed 1

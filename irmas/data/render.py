@@ -12,6 +12,8 @@ fresh synth, so output does not depend on how work is spread over processes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import zlib
@@ -70,6 +72,23 @@ def resolve_bank(bank: str) -> Path:
 
 def bank_name(bank: str) -> str:
     return bank if bank in BANKS else Path(bank).stem
+
+
+MANIFEST = "render.json"
+
+
+def renderer_version() -> str:
+    """A short hash of this module's source: audio rendered by other code (other presets, other mixing)
+    is other data, so numbers measured on it must not be compared, nor a cache of it reused."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def read_manifest(bank_dir: str | os.PathLike) -> dict:
+    """What `render_dataset` wrote into a bank's folder ({} if it was not rendered here)."""
+    try:
+        return json.loads((Path(bank_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 @dataclass(frozen=True)
@@ -340,6 +359,11 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
                           unit="chunk", disable=not progress):
             files += paths
     elapsed = time.perf_counter() - start
+    for bank in banks:
+        (out / bank_name(bank)).mkdir(parents=True, exist_ok=True)
+        (out / bank_name(bank) / MANIFEST).write_text(json.dumps({
+            "bank": bank_name(bank), "seed": seed, "train_per_class": train_per_class,
+            "test_excerpts": test_excerpts, "renderer": renderer_version()}, indent=1) + "\n")
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
     stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
              "x_realtime": round(audio_seconds / elapsed, 1)}
