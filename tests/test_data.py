@@ -183,8 +183,8 @@ def test_render_is_deterministic_for_a_seed(tmp_path):
 
 
 def test_each_bank_plays_the_variation_presets_it_has():
-    """(bank, program) presets: MuseScore_General has a mellow grand at (8, 0), FluidR3_GM does not, and a
-    preset a bank lacks is never chosen (FluidSynth would otherwise keep the previous sound)."""
+    """(bank, program) presets: MuseScore_General has a mellow grand at (8, 0) and plays it, FluidR3_GM does
+    not have it and says so (the renderer skips it there), and every class keeps a preset in every bank."""
     from irmas.data.render import INSTRUMENTS, Renderer
 
     renderer = Renderer()

@@ -39,8 +39,8 @@ BANKS = {
 }
 
 # code: (presets, lowest and highest MIDI note, plays chords). A preset is a General MIDI program
-# (0-based) or (bank, program) for a bank's variation presets; each bank plays the ones it has. More
-# presets per class means more instrument makers per class, which is what carries to an unheard bank.
+# (0-based) or (bank, program) for a bank's variation presets; each bank plays the ones it has. Several
+# presets per class, so a class is more than one instrument maker's samples.
 INSTRUMENTS: dict[str, tuple[tuple[int | tuple[int, int], ...], int, int, bool]] = {
     "cel": ((42,), 36, 76, False),
     "cla": ((71,), 50, 89, False),
