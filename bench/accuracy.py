@@ -21,10 +21,11 @@ PUBLISHED = [("Han et al. 2017 (IRMAS test)", "0.602", "0.503"),
 
 def run(data: Path = Path("data/bench"), excerpts: int = 60) -> str:
     model = load_model(None).model
+    renderer = renderer_version()
     sets = [(f"{b} (trained on)", Path("data/synth") / b / "test") for b in ("FluidR3_GM", "MuseScore_General")]
     for name, path in HELD_OUT.items():
         if Path(path).is_file():
-            wanted = {"seed": HELD_OUT_SEED, "test_excerpts": excerpts, "renderer": renderer_version()}
+            wanted = {"seed": HELD_OUT_SEED, "test_excerpts": excerpts, "renderer": renderer}
             if any(read_manifest(data / Path(path).stem).get(k) != v for k, v in wanted.items()):
                 shutil.rmtree(data / Path(path).stem, ignore_errors=True)  # rendered by other code: render again
                 render_dataset([path], data, train_per_class=0, test_excerpts=excerpts, seed=HELD_OUT_SEED,
@@ -38,12 +39,12 @@ def run(data: Path = Path("data/bench"), excerpts: int = 60) -> str:
             continue
         r = evaluate_folder(model, folder).to_dict()
         version = read_manifest(folder.parent).get("renderer")
-        if folder.is_relative_to("data/synth") and version != renderer_version():
+        if folder.is_relative_to("data/synth") and version != renderer:
             name += f" (rendered by other code: {version or 'unknown'})"
         rows.append([name, r["n_files"], *(f"{r[k]:.3f}" for k in (
             "micro_precision", "micro_recall", "micro_f1", "macro_precision", "macro_recall", "macro_f1")),
             " ".join(f"{c} {f:.2f}" for c, f in r["per_class"].items())])
     for name, micro, macro in PUBLISHED:
         rows.append([f"other system: {name}", "", "", "", micro, "", "", macro, ""])
-    return table(f"Accuracy, IRMAS protocol (threshold {model.threshold}; renderer {renderer_version()})", [
+    return table(f"Accuracy, IRMAS protocol (threshold {model.threshold}; renderer {renderer})", [
         "data", "files", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1", "per-class F1"], rows)

@@ -77,10 +77,15 @@ def bank_name(bank: str) -> str:
 MANIFEST = "render.json"
 
 
+# Hashed when the module is imported, so it names the code that is running even if the file is edited
+# during a long render.
+_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
 def renderer_version() -> str:
     """A short hash of this module's source: audio rendered by other code (other presets, other mixing)
     is other data, so numbers measured on it must not be compared, nor a cache of it reused."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    return _SOURCE_HASH
 
 
 def read_manifest(bank_dir: str | os.PathLike) -> dict:
