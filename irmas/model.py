@@ -25,6 +25,7 @@ SMALL_CHANNELS = (8, 16, 32, 64)  # the CPU setting of the bundled model (~40x l
 EMBED_DIM = 512  # each tower's output, so the fusion input is 3 x 512
 FUSION_DIMS = (768, 512)
 FUSION_DROPOUT = (0.4, 0.3)
+TOWER_DROPOUT = 0.2  # after each conv block, as in PANNs
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -51,8 +52,10 @@ class Tower(nn.Module):
     over time, then `fc1`; a linear `embed` maps the tower width to the common fusion width.
     """
 
-    def __init__(self, n_bins: int, channels: tuple[int, ...], embed_dim: int = EMBED_DIM):
+    def __init__(self, n_bins: int, channels: tuple[int, ...], embed_dim: int = EMBED_DIM,
+                 dropout: float = TOWER_DROPOUT):
         super().__init__()
+        self.dropout = dropout
         self.bn0 = nn.BatchNorm2d(n_bins)  # per-bin input normalisation, as PANNs' bn0 over mel bins
         widths = (1, *channels)
         self.blocks = nn.ModuleList(ConvBlock(widths[i], widths[i + 1]) for i in range(len(channels)))
@@ -65,7 +68,8 @@ class Tower(nn.Module):
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             x = block(x, (1, 1) if i == last else (2, 2))
-            x = F.dropout(x, p=0.2, training=self.training)
+            if self.dropout:
+                x = F.dropout(x, p=self.dropout, training=self.training)
         x = x.mean(dim=3)
         x = x.max(dim=2).values + x.mean(dim=2)
         x = F.dropout(x, p=0.5, training=self.training)
@@ -89,6 +93,7 @@ class InstrumentClassifier(
         embed_dim: int = EMBED_DIM,
         fusion_dims: list[int] = list(FUSION_DIMS),
         fusion_dropout: list[float] = list(FUSION_DROPOUT),
+        tower_dropout: float = TOWER_DROPOUT,
         labels: list[str] = list(CODES),
         sample_rate: int = SAMPLE_RATE,
         bands: list[dict] = [dict(b) for b in BANDS],
@@ -100,7 +105,7 @@ class InstrumentClassifier(
         self.threshold = threshold
         self.features = ThreeBandSTFT(bands, sample_rate)
         self.towers = nn.ModuleList(
-            Tower(last - first, tuple(tower_channels), embed_dim) for first, last in self.features.bins
+            Tower(last - first, tuple(tower_channels), embed_dim, tower_dropout) for first, last in self.features.bins
         )
         layers: list[nn.Module] = []
         width = embed_dim * len(self.towers)

@@ -14,6 +14,19 @@ def test_model_takes_waveforms_and_gives_one_logit_per_irmas_label(tiny_model):
     assert tiny_model.labels == list(CODES)
 
 
+@pytest.mark.parametrize("rate, random", [(0.0, False), (0.2, True)])
+def test_tower_dropout_is_the_configured_rate(rate, random):
+    """In training mode the towers drop out at `tower_dropout`; 0 leaves them deterministic."""
+    torch.manual_seed(0)
+    model = InstrumentClassifier(tower_channels=list(TINY_CHANNELS), tower_dropout=rate).train()
+    tower = model.towers[0]
+    outputs = []  # the last block sees the earlier blocks' dropout (fc1's own dropout comes after it)
+    tower.blocks[-1].register_forward_hook(lambda module, args, out: outputs.append(out))
+    spec = torch.randn(4, 40, tower.bn0.num_features)
+    tower(spec), tower(spec)
+    assert (not torch.equal(*outputs)) == random
+
+
 def test_save_pretrained_writes_config_with_labels_rate_and_bands(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["labels"] == list(CODES)

@@ -48,7 +48,9 @@ def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | Non
 
 
 def _checkpoint_metrics(state: dict) -> dict:
-    """The monitored score ModelCheckpoint stored in the checkpoint."""
+    """The validation scores the system stored with the checkpoint, else the score ModelCheckpoint monitored."""
+    if state.get("validation"):
+        return dict(sorted(state["validation"].items()))
     out = {}
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("ModelCheckpoint") and value.get("best_model_score") is not None:

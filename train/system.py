@@ -23,6 +23,7 @@ from irmas.model import (
     FUSION_DIMS,
     FUSION_DROPOUT,
     SMALL_CHANNELS,
+    TOWER_DROPOUT,
     InstrumentClassifier,
     load_panns_weights,
 )
@@ -37,6 +38,7 @@ class InstrumentSystem(L.LightningModule):
         tower_channels: list[int] = list(SMALL_CHANNELS),
         fusion_dims: list[int] = list(FUSION_DIMS),
         fusion_dropout: list[float] = list(FUSION_DROPOUT),
+        tower_dropout: float = TOWER_DROPOUT,
         embed_dim: int = EMBED_DIM,
         threshold: float = 0.5,
         panns_checkpoint: str | None = None,
@@ -58,7 +60,7 @@ class InstrumentSystem(L.LightningModule):
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
                                           fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
-                                          threshold=threshold)
+                                          tower_dropout=tower_dropout, threshold=threshold)
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -132,6 +134,13 @@ class InstrumentSystem(L.LightningModule):
         return out
 
     # ------------------------------------------------------------------ steps
+    def setup(self, stage: str) -> None:
+        # Channels-last convs train about a fifth faster on CPU (oneDNN). Set here, before DDP wraps the
+        # model and the optimiser is built; a model loaded from a checkpoint has the usual layout again,
+        # so export and inference see ordinary tensors.
+        if stage == "fit":
+            self.model.to(memory_format=torch.channels_last)
+
     def on_train_epoch_start(self) -> None:
         # Phase 1 holds the towers' BatchNorm statistics and dropout; both modes are set every epoch
         # because Lightning restores each module's previous mode after validation.
@@ -168,7 +177,10 @@ class InstrumentSystem(L.LightningModule):
 
     # ------------------------------------------------------------------ exact resume
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Keep the RNG state (augmentation, dropout, shuffling) so a resumed run repeats the same draws."""
+        """Keep the RNG state (augmentation, dropout, shuffling) so a resumed run repeats the same draws,
+        and every validation score of this epoch, for the model card."""
+        checkpoint["validation"] = {k: round(float(v), 4) for k, v in self.trainer.callback_metrics.items()
+                                    if k.startswith("val/")}
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
