@@ -25,12 +25,13 @@ def run(data: Path = Path("data/bench"), excerpts: int = 60) -> str:
     sets = [(f"{b} (trained on)", Path("data/synth") / b / "test") for b in ("FluidR3_GM", "MuseScore_General")]
     for name, path in HELD_OUT.items():
         if Path(path).is_file():
+            bank_dir = data / Path(path).stem
             wanted = {"seed": HELD_OUT_SEED, "test_excerpts": excerpts, "renderer": renderer}
-            if any(read_manifest(data / Path(path).stem).get(k) != v for k, v in wanted.items()):
-                shutil.rmtree(data / Path(path).stem, ignore_errors=True)  # rendered by other code: render again
+            if any(read_manifest(bank_dir).get(k) != v for k, v in wanted.items()):
+                shutil.rmtree(bank_dir, ignore_errors=True)  # rendered by other code: render again
                 render_dataset([path], data, train_per_class=0, test_excerpts=excerpts, seed=HELD_OUT_SEED,
                                progress=False)
-            sets.append((f"{name} (held out)", data / Path(path).stem / "test"))
+            sets.append((f"{name} (held out)", bank_dir / "test"))
     for part in sorted(Path("data/raw").glob("*Test*Part*")):
         sets.append((f"IRMAS {part.name}", part))
     rows = []
