@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# About 23 minutes on a 2-core CPU. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
+# About 21 minutes on a 2-core CPU. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
@@ -13,7 +13,7 @@ python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml --tra
   "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 44.1 kHz, 1-7 General MIDI presets per class, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; validation is a recording-disjoint 15% split."
 # the detection threshold comes from separate excerpts (another seed), not from the reported test data
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/calib \
-  --train-per-class 0 --test-excerpts 40 --seed 1
+  --train-per-class 0 --test-excerpts 100 --seed 1
 python3 -m train calibrate "$OUT" data/calib/FluidR3_GM/test data/calib/MuseScore_General/test
 python3 -m irmas evaluate data/synth/FluidR3_GM/test --model "$OUT"
 python3 -m irmas evaluate data/synth/MuseScore_General/test --model "$OUT"
