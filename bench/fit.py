@@ -13,6 +13,7 @@ values do not matter for time.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--unfreeze-epoch", type=int, default=None, help="default: the config's")
     parser.add_argument("--work", type=Path, default=None, help="folder for the data and runs (default: a new temp)")
     args, extra = parser.parse_known_args()
+    sys.argv = sys.argv[:1]  # LightningCLI gets its arguments from `run`, not the command line
     print(run(args.config, args.clips, args.epochs, args.unfreeze_epoch, extra, args.work), flush=True)
 
 
