@@ -19,7 +19,7 @@ PUBLISHED = [("Han et al. 2017 (IRMAS test)", "0.602", "0.503"),
              ("PaSST-based MusDetect (IRMAS test)", "0.688", "0.617")]
 
 
-def run(data: Path = Path("data/bench"), excerpts: int = 60) -> str:
+def run(data: Path = Path("data/bench"), excerpts: int = 200) -> str:
     model = load_model(None).model
     renderer = renderer_version()
     sets = [(f"{b} (trained on)", Path("data/synth") / b / "test") for b in ("FluidR3_GM", "MuseScore_General")]

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/synth \
-  --train-per-class 450 --test-excerpts 60 --seed 0
+  --train-per-class 450 --test-excerpts 200 --seed 0
 rm -rf runs/starter
 python3 -m train fit --config train/configs/starter.yaml
 CKPT=$(ls runs/starter/lightning_logs/version_0/checkpoints/best-*.ckpt | head -1)
