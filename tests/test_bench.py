@@ -1,4 +1,5 @@
-"""`python -m bench` is documented as running everything: its argument handling must allow that."""
+"""`python -m bench` is documented as running everything: its argument handling must allow that.
+`bench.fit` times a real `train fit`: its table must describe the run that happened."""
 
 import pytest
 
@@ -13,3 +14,19 @@ def test_no_arguments_runs_every_benchmark_and_names_pick_some():
 def test_an_unknown_benchmark_is_refused():
     with pytest.raises(SystemExit):
         parse_args(["nope"])
+
+
+def test_fit_benchmark_reports_each_epoch_of_a_real_run_with_its_phase(tmp_path):
+    from bench.fit import run
+
+    report = run("starter.yaml", clips=44, epochs=2, unfreeze_epoch=1, work=tmp_path,
+                 extra=["--model.tower_channels=[4, 8]", "--data.batch_size=8"])
+    assert "44 clips" in report and "precision 32-true, batch 8" in report
+    rows = [line.split("|")[1:-1] for line in report.splitlines() if line.startswith("| ") and "epoch" not in line]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [("0", "towers held"), ("1", "all training")]
+    train_clips = len(list(tmp_path.glob("IRMAS-TrainingData/*/*.wav")))
+    assert train_clips == 44
+    for r in rows:  # whole batches of the training split (drop_last), never more than the clips written
+        samples = int(r[2])
+        assert samples % 8 == 0 and 0 < samples <= train_clips
+        assert float(r[3]) > 0 and float(r[6]) >= float(r[3])
