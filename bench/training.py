@@ -15,6 +15,8 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, TensorDataset
 
+from irmas.labels import CODES
+from train.data import CLIP_SAMPLES
 from train.system import InstrumentSystem
 
 from .common import table
@@ -34,7 +36,7 @@ def system_from_config(name: str) -> InstrumentSystem:
 
 def random_loader(batch: int, batches: int) -> DataLoader:
     n = batch * batches
-    data = TensorDataset(torch.randn(n, 66150), torch.eye(11)[torch.randint(0, 11, (n,))])
+    data = TensorDataset(torch.randn(n, CLIP_SAMPLES), torch.eye(len(CODES))[torch.randint(0, len(CODES), (n,))])
     return DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
 
 
