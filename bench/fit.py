@@ -6,8 +6,8 @@ validation and checkpointing; not part of the default `python -m bench` run.
 
 The audio is harmonic tones with noise in IRMAS's format (44.1 kHz stereo 16-bit, 3 s): time does not
 depend on what is played. A config's PANNs warm start uses the real checkpoint when it is in the cache,
-else a file in the official format with random weights (the tests' fixture): loading is timed, the
-values do not matter for time.
+else a file in the official format with random weights; both that file and the tones come from the
+tests' fixtures (one writer of the official layout, not two). Loading is timed, the values do not matter.
 """
 
 from __future__ import annotations
@@ -25,24 +25,22 @@ import soundfile as sf
 import torch
 import yaml
 
+from irmas.data.render import CLIP_SECONDS, OUT_RATE
 from irmas.labels import CODES
+from tests.conftest import tone
 
 from .common import machine, table
 from .training import CONFIGS
-
-IRMAS_RATE = 44100
 
 
 def write_class(folder: Path, code: str, clips: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     (folder / code).mkdir(parents=True, exist_ok=True)
-    t = np.arange(3 * IRMAS_RATE) / IRMAS_RATE
     for i in range(clips):
-        f0 = 110 * 2 ** rng.uniform(0, 4)
-        y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 9)) + 0.05 * rng.standard_normal(len(t))
-        y = 0.5 * y / np.abs(y).max()
+        y = tone(CLIP_SECONDS, OUT_RATE, 110 * 2 ** rng.uniform(0, 4), amp=0.45)
+        y = y + 0.025 * rng.standard_normal(len(y)).astype(np.float32)
         sf.write(folder / code / f"[{code}][nod][pop_roc]{seed:02d}{i:04d}__1.wav",
-                 np.stack([y, 0.8 * y], axis=1), IRMAS_RATE, subtype="PCM_16")
+                 np.stack([y, 0.8 * y], axis=1), OUT_RATE, subtype="PCM_16")
 
 
 def write_layout(folder: Path, clips: int) -> Path:
