@@ -58,6 +58,30 @@ def test_for_inference_folds_batchnorm_without_changing_outputs(tiny_model_dir):
     torch.testing.assert_close(for_inference(fast)(x), expected, atol=1e-4, rtol=1e-4)  # twice is harmless
 
 
+def test_time_pool_averages_frames_before_the_towers_and_travels_in_the_config(tmp_path):
+    """With `time_pool` 4 a tower sees the spectrogram averaged over groups of 4 frames (a quarter of the
+    work); config.json carries the setting, and a config saved before it existed loads as 1 (no pooling)."""
+    torch.manual_seed(0)
+    pooled = InstrumentClassifier(tower_channels=list(TINY_CHANNELS), time_pool=4).eval()
+    plain = InstrumentClassifier(tower_channels=list(TINY_CHANNELS), time_pool=1).eval()
+    plain.load_state_dict(pooled.state_dict())
+    spec = torch.randn(2, 40, pooled.towers[0].bn0.num_features)
+    averaged = spec.reshape(2, 10, 4, -1).mean(dim=2)
+    torch.testing.assert_close(pooled.towers[0](spec), plain.towers[0](averaged))
+    assert not torch.allclose(pooled.towers[0](spec), plain.towers[0](spec))
+
+    pooled.save_pretrained(tmp_path / "pooled")
+    config = json.loads((tmp_path / "pooled" / "config.json").read_text())
+    assert config["time_pool"] == 4
+    again = InstrumentClassifier.from_pretrained(str(tmp_path / "pooled"), strict=True).eval()
+    x = torch.randn(1, 66150)
+    assert again.towers[0].time_pool == 4 and torch.equal(again(x), pooled(x))
+    del config["time_pool"]
+    (tmp_path / "pooled" / "config.json").write_text(json.dumps(config))
+    older = InstrumentClassifier.from_pretrained(str(tmp_path / "pooled"), strict=True)
+    assert [tower.time_pool for tower in older.towers] == [1, 1, 1]
+
+
 def test_loading_weights_of_another_architecture_fails_loudly(tmp_path, tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     config["tower_channels"] = [4, 8, 16]

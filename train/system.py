@@ -51,16 +51,18 @@ class InstrumentSystem(L.LightningModule):
         pitch_shift: float = 0.06,
         eq_db: float = 0.0,
         spec_masks: int = 2,
+        time_pool: int = 1,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
         max relative resampling of a batch (0.06 = about one semitone). `spec_masks`: SpecAugment masks
-        per band and axis."""
+        per band and axis. `time_pool`: frames the towers average into one (their cost divides by it)."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
                                           fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
-                                          tower_dropout=tower_dropout, threshold=threshold)
+                                          tower_dropout=tower_dropout, threshold=threshold,
+                                          time_pool=time_pool)
         if panns_checkpoint:
             from .panns import fetch_panns
 
