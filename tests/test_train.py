@@ -202,7 +202,7 @@ def trained_ckpt(tmp_path_factory, rendered):
     tmp = tmp_path_factory.mktemp("run")
     L.seed_everything(0)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp, monitor="val/macro_f1", mode="max", filename="best")
-    trainer(tmp, 1, callbacks=[ckpt]).fit(tiny_system(unfreeze_epoch=0), datamodule(rendered))
+    trainer(tmp, 1, callbacks=[ckpt]).fit(tiny_system(unfreeze_epoch=0, time_pool=2), datamodule(rendered))
     return tmp / "best.ckpt"
 
 
@@ -220,6 +220,7 @@ def test_export_writes_a_loadable_model_with_a_card(tmp_path, trained_ckpt):
     for metric in ("val/accuracy", "val/macro_f1", "val/multilabel_micro_f1", "val/loss"):  # every score, not one
         assert f"| {metric} | 0." in card
     assert "| `gel` | electric guitar |" in card
+    assert "on 23 ms frames" in card  # the towers' time_pool of 2 came through the checkpoint (outputs above too)
 
 
 def test_push_uploads_the_folder_to_the_named_repo(tmp_path, trained_ckpt, monkeypatch):

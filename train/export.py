@@ -60,6 +60,7 @@ def _checkpoint_metrics(state: dict) -> dict:
 
 def model_card(model: InstrumentClassifier, metrics: dict, training_data: str, config: str, epoch) -> str:
     params = sum(p.numel() for p in model.parameters())
+    first_width, last_width = model.towers[0].blocks[0].conv1.out_channels, model.towers[0].fc1.in_features
     frame_ms = 1000 * model.features.bands[0]["hop"] * model.towers[0].time_pool / model.sample_rate
     labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
     metric_rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items()) or "| (none recorded) | |"
@@ -72,8 +73,8 @@ tags: [audio-classification, musical-instrument-recognition, irmas]
 # IRMAS instrument recogniser
 
 Which of the 11 IRMAS instruments play in a recording. Three-band STFT (0-1, 1-4, 4-11.025 kHz) at
-{model.sample_rate} Hz, one PANNs-style CNN tower per band (channels {model.towers[0].blocks[0].conv1.out_channels}
-... {model.towers[0].fc1.in_features}, on {frame_ms:.0f} ms frames), an MLP fusion and 11 sigmoid outputs; {params:,} parameters.
+{model.sample_rate} Hz, one PANNs-style CNN tower per band (channels {first_width}
+... {last_width}, on {frame_ms:.0f} ms frames), an MLP fusion and 11 sigmoid outputs; {params:,} parameters.
 Input is audio (any length; 3 s windows are averaged), so no feature files are needed.
 
 ## Labels
