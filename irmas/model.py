@@ -21,7 +21,8 @@ from .features import BANDS, ThreeBandSTFT
 from .labels import CODES
 
 CNN14_CHANNELS = (64, 128, 256, 512, 1024, 2048)  # PANNs Cnn14: the full-size tower
-SMALL_CHANNELS = (8, 16, 32, 64, 128)  # the CPU setting of the bundled model: 0.40 GFLOP per window at full frame rate (0.10 at time_pool 4), CNN14 29.6
+# the CPU setting of the bundled model: 0.40 GFLOP per window at full frame rate (0.10 at time_pool 4), CNN14 29.6
+SMALL_CHANNELS = (8, 16, 32, 64, 128)
 EMBED_DIM = 512  # each tower's output, so the fusion input is 3 x 512
 FUSION_DIMS = (768, 512)
 FUSION_DROPOUT = (0.4, 0.3)
