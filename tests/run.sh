@@ -11,4 +11,5 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
 python3 -m pip install -q -r requirements-dev.txt
+python3 -m ruff check .
 python3 -m pytest "$@"
