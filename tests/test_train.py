@@ -17,6 +17,7 @@ import torch
 pytest.importorskip("lightning")
 import lightning as L  # noqa: E402
 
+from irmas.labels import CODES  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from train.data import IrmasDataModule  # noqa: E402
 from train.system import InstrumentSystem  # noqa: E402
@@ -72,6 +73,28 @@ def test_augmentation_mixes_up_to_max_mixed_clips_into_multi_label_targets():
     counts = mixed.sum(dim=1)
     assert counts.min() >= 1 and counts.max() <= 4 and (counts >= 3).any()
     assert torch.equal(tiny_system(mix_prob=0.0).augment(waves, targets)[1], targets)
+
+
+def test_mixture_dirs_add_every_3s_clip_of_each_excerpt_with_all_its_labels(rendered):
+    import soundfile as sf
+
+    from irmas.data.layouts import read_testing
+
+    plain = datamodule(rendered)
+    plain.setup("fit")
+    mixed = IrmasDataModule(train_dirs=plain.hparams.train_dirs, val_dirs=plain.hparams.val_dirs, batch_size=8,
+                            mixture_dirs=[str(rendered / "FluidR3_GM" / "test")])
+    mixed.setup("fit")
+    excerpts = read_testing(rendered / "FluidR3_GM" / "test")
+    clips = [int(sf.info(str(ex.path)).duration // 3) for ex in excerpts]
+    x, y = mixed.train_set.tensors
+    assert len(x) == len(plain.train_set) + sum(clips)
+    assert torch.equal(x[:len(plain.train_set)], plain.train_set.tensors[0])
+    extra = y[len(plain.train_set):]
+    expected = torch.cat([torch.tensor([[float(c in ex.labels) for c in CODES]] * n) for ex, n in zip(excerpts, clips)])
+    assert torch.equal(extra, expected) and (extra.sum(dim=1) > 1).any()
+    assert (x[len(plain.train_set):].abs().amax(dim=1) > 0).all()  # every clip holds audio
+    assert len(mixed.val_set) == len(plain.val_set)
 
 
 def test_random_eq_adds_one_smooth_bounded_curve_per_clip():

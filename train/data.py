@@ -18,15 +18,20 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from tqdm import tqdm
 
 from irmas.audio import SAMPLE_RATE, AudioError, load_audio
-from irmas.data.layouts import Example, read_training, split_by_recording
+from irmas.data.layouts import Example, read_testing, read_training, split_by_recording
 from irmas.labels import CODES
 from irmas.predict import WINDOW_SECONDS, normalize
 
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 
 
-def load_clips(examples: list[Example], desc: str = "load") -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Decode, normalise and fit each clip to 3 s; returns waveforms, multi-hot targets, files skipped."""
+def load_clips(examples: list[Example], desc: str = "load",
+               whole: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Decode, normalise and fit each file to 3 s; returns waveforms, multi-hot targets, files skipped.
+
+    `whole`: cut each file into every consecutive 3 s clip instead (a multi-label excerpt of 5-20 s
+    gives 1-6 clips, all with its labels).
+    """
     waves, targets, skipped = [], [], 0
     for ex in tqdm(examples, desc=desc, unit="file", leave=False):
         try:
@@ -35,12 +40,14 @@ def load_clips(examples: list[Example], desc: str = "load") -> tuple[torch.Tenso
             warnings.warn(f"skipped {ex.path}: {err}")
             skipped += 1
             continue
-        clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
-        clip[:min(len(y), CLIP_SAMPLES)] = y[:CLIP_SAMPLES]
-        waves.append(clip)
         target = np.zeros(len(CODES), dtype=np.float32)
         target[[CODES.index(c) for c in ex.labels]] = 1.0
-        targets.append(target)
+        for k in range(max(1, len(y) // CLIP_SAMPLES) if whole else 1):
+            clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
+            chunk = y[k * CLIP_SAMPLES:(k + 1) * CLIP_SAMPLES]
+            clip[:len(chunk)] = chunk
+            waves.append(clip)
+            targets.append(target)
     if skipped:
         warnings.warn(f"{skipped} of {len(examples)} files could not be read and were skipped")
     return torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(targets)), skipped
@@ -80,10 +87,16 @@ class EpochShuffle(Sampler[int]):
 
 class IrmasDataModule(L.LightningDataModule):
     """Training-layout folders (real IRMAS or rendered). Validation: `val_dirs` if given (e.g. another
-    sound bank, to measure generalisation), else a recording-disjoint split of the training folders."""
+    sound bank, to measure generalisation), else a recording-disjoint split of the training folders.
+
+    `mixture_dirs`: testing-layout folders of rendered multi-instrument excerpts, cut into 3 s clips and
+    added to training, so the model also learns from instruments playing together in one key and room
+    (never the excerpts it is evaluated on).
+    """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
-                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0,
+                 mixture_dirs: list[str] | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -101,6 +114,12 @@ class IrmasDataModule(L.LightningDataModule):
         else:
             train, val = split_by_recording(examples, hp.val_fraction, hp.seed)
         x, y, _ = load_clips(train, "load train")
+        if hp.mixture_dirs:
+            mixtures = [ex for d in hp.mixture_dirs for ex in read_testing(Path(d))]
+            if not mixtures:
+                raise FileNotFoundError(f"no testing-layout excerpts (audio + .txt) under {hp.mixture_dirs}")
+            mx, my, _ = load_clips(mixtures, "load mixtures", whole=True)
+            x, y = torch.cat([x, mx]), torch.cat([y, my])
         self.train_set = TensorDataset(x, y)
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y)
