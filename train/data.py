@@ -20,7 +20,7 @@ from tqdm import tqdm
 from irmas.audio import SAMPLE_RATE, AudioError, load_audio
 from irmas.data.layouts import Example, read_testing, read_training, split_by_recording
 from irmas.labels import CODES
-from irmas.predict import WINDOW_SECONDS, normalize
+from irmas.predict import WINDOW_SECONDS, frame_windows, normalize
 
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 
@@ -42,12 +42,11 @@ def load_clips(examples: list[Example], desc: str = "load",
             continue
         target = np.zeros(len(CODES), dtype=np.float32)
         target[[CODES.index(c) for c in ex.labels]] = 1.0
-        for k in range(max(1, len(y) // CLIP_SAMPLES) if whole else 1):
-            clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
-            chunk = y[k * CLIP_SAMPLES:(k + 1) * CLIP_SAMPLES]
-            clip[:len(chunk)] = chunk
-            waves.append(clip)
-            targets.append(target)
+        # cut at a whole number of clips, so frame_windows adds no overlapping tail window
+        keep = max(1, len(y) // CLIP_SAMPLES) * CLIP_SAMPLES if whole else CLIP_SAMPLES
+        clips, _ = frame_windows(y[:keep], CLIP_SAMPLES, CLIP_SAMPLES)
+        waves.extend(clips)
+        targets.extend([target] * len(clips))
     if skipped:
         warnings.warn(f"{skipped} of {len(examples)} files could not be read and were skipped")
     return torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(targets)), skipped
