@@ -107,7 +107,9 @@ def run(config: str, clips: int, epochs: int, unfreeze_epoch: int | None, extra:
     start = time.perf_counter()
     data = write_layout(work / "IRMAS-TrainingData", clips)
     written = time.perf_counter() - start
+    # the generated clips alone: the config's rendered mixtures (if any) are not part of the timing
     args = ["--config", str(CONFIGS / config), f"--data.train_dirs=[{data}]", "--data.val_dirs=null",
+            "--data.mixture_dirs=null",
             f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={work / 'runs'}",
             "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
     if settings["model"].get("panns_checkpoint"):
