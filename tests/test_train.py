@@ -127,7 +127,7 @@ class PauseForKill(Callback):
             time.sleep(30)
 
 L.seed_everything(0)
-system = tiny_system()
+system = tiny_system(mix_prob=0.5, pitch_shift=0.06, spec_masks=2)  # its random draws must resume too
 ckpt = ModelCheckpoint(dirpath={str(tmp_path / "ckpt")!r}, save_last=True, every_n_train_steps=2, save_top_k=-1)
 t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt, PauseForKill()])
 t.fit(system, datamodule(Path({str(rendered)!r})), ckpt_path={ckpt_path!r})
