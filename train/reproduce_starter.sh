@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# About 30 minutes on a 2-core CPU. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
+# About 25 minutes on a 2-core CPU. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
@@ -8,12 +8,12 @@ python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out da
   --train-per-class 450 --test-excerpts 200 --seed 0
 # multi-instrument excerpts for training (another seed than the evaluated ones), cut into 3 s clips
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/mix \
-  --train-per-class 0 --test-excerpts 600 --seed 2
+  --train-per-class 0 --test-excerpts 1200 --seed 2
 rm -rf runs/starter
 python3 -m train fit --config train/configs/starter.yaml
 CKPT=$(ls runs/starter/lightning_logs/version_0/checkpoints/best-*.ckpt | head -1)
 python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml --training-data \
-  "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 44.1 kHz, 1-7 General MIDI presets per class, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; plus 600 multi-instrument excerpts of 5-20 s per bank (seed 2: 1-4 instruments at similar levels, one key and room), cut into 3 s clips that carry all their labels. Validation is a recording-disjoint 15% split of the single-instrument clips."
+  "Rendered with irmas' FluidSynth renderer from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 44.1 kHz, 1-7 General MIDI presets per class, one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; plus 1,200 multi-instrument excerpts of 5-20 s per bank (seed 2: 1-4 instruments at similar levels, one key and room), cut into 3 s clips that carry all their labels. Validation is a recording-disjoint 15% split of the single-instrument clips."
 # the detection threshold comes from separate excerpts (another seed), not from the reported test data
 python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/calib \
   --train-per-class 0 --test-excerpts 100 --seed 1
