@@ -109,8 +109,8 @@ def run(config: str, clips: int, epochs: int, unfreeze_epoch: int | None, extra:
     written = time.perf_counter() - start
     # the generated clips alone: the config's rendered mixtures (if any) are not part of the timing
     args = ["--config", str(CONFIGS / config), f"--data.train_dirs=[{data}]", "--data.val_dirs=null",
-            "--data.mixture_dirs=null", "--trainer.devices=1", "--trainer.strategy=auto",
-            "--trainer.sync_batchnorm=false",  # one process: its steps, not a config's DDP run on CPU
+            "--data.mixture_dirs=null",
+            "--trainer.devices=1", "--trainer.strategy=auto",  # one process: not the starter's DDP run on CPU
             f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={work / 'runs'}",
             "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
     if settings["model"].get("panns_checkpoint"):
