@@ -111,10 +111,12 @@ def test_random_eq_adds_one_smooth_bounded_curve_per_clip():
     assert not torch.allclose(curves[0][0], curves[0][1])  # each clip its own
 
 
-def _fit_script(tmp_path, rendered, epochs, ckpt_path=None, pause=False):
-    """A training run in its own process, so it can be killed like a real one. It checkpoints every 2
-    steps and, with `pause`, waits after step 5 (mid-epoch 2) to give the test time to kill it."""
-    return f"""
+def _fit_script(tmp_path, rendered, epochs, devices, ckpt_path=None, pause=False) -> str:
+    """A training run in its own process group, so it can be killed like a real one (with DDP, Lightning
+    relaunches the script file for rank 1). It checkpoints every 2 steps and, with `pause`, waits after
+    step 5 (mid-epoch 2) to give the test time to kill it."""
+    script = tmp_path / f"fit_{'resume' if ckpt_path else 'start'}.py"
+    script.write_text(f"""
 import lightning as L, torch, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from tests.test_train import tiny_system, datamodule, trainer
@@ -129,31 +131,35 @@ class PauseForKill(Callback):
 L.seed_everything(0)
 system = tiny_system(mix_prob=0.5, pitch_shift=0.06, spec_masks=2)  # its random draws must resume too
 ckpt = ModelCheckpoint(dirpath={str(tmp_path / "ckpt")!r}, save_last=True, every_n_train_steps=2, save_top_k=-1)
-t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt, PauseForKill()])
+ddp = dict(devices=2, strategy="ddp") if {devices} > 1 else {{}}
+t = trainer(Path({str(tmp_path)!r}), {epochs}, callbacks=[ckpt, PauseForKill()], **ddp)
 t.fit(system, datamodule(Path({str(rendered)!r})), ckpt_path={ckpt_path!r})
-torch.save(system.model.state_dict(), {str(tmp_path / "final.pt")!r})
-"""
+if t.global_rank == 0:
+    torch.save(system.model.state_dict(), {str(tmp_path / "final.pt")!r})
+""")
+    return str(script)
 
 
-def test_run_killed_mid_epoch_resumes_from_last_with_the_same_final_weights(tmp_path, rendered):
+@pytest.mark.parametrize("devices", [1, 2], ids=["one-process", "ddp-2-processes"])
+def test_run_killed_mid_epoch_resumes_from_last_with_the_same_final_weights(tmp_path, rendered, devices):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     straight = tmp_path / "straight"
     straight.mkdir()
-    subprocess.run([sys.executable, "-c", _fit_script(straight, rendered, 3)], check=True,
-                   env=env, timeout=600)
+    subprocess.run([sys.executable, _fit_script(straight, rendered, 3, devices)], check=True, env=env, timeout=600)
 
     killed = tmp_path / "killed"
     killed.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", _fit_script(killed, rendered, 3, pause=True)], env=env)
+    proc = subprocess.Popen([sys.executable, _fit_script(killed, rendered, 3, devices, pause=True)], env=env,
+                            start_new_session=True)
     deadline = time.time() + 300
     while not (killed / "ckpt" / "epoch=1-step=4.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # the run is paused after step 5, mid-epoch
-    proc.send_signal(signal.SIGKILL)  # no clean shutdown, in the middle of the second epoch
+    os.killpg(proc.pid, signal.SIGKILL)  # every process of the run, no clean shutdown, mid second epoch
     proc.wait()
     assert not (killed / "final.pt").exists()
-    subprocess.run([sys.executable, "-c", _fit_script(killed, rendered, 3, ckpt_path="last")], check=True, env=env,
-                   timeout=600)
+    subprocess.run([sys.executable, _fit_script(killed, rendered, 3, devices, ckpt_path="last")], check=True,
+                   env=env, timeout=600)
     a, b = torch.load(straight / "final.pt"), torch.load(killed / "final.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
 

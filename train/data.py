@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Sampler, TensorDataset
+from torch.utils.data import DistributedSampler, TensorDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from tqdm import tqdm
 
@@ -52,19 +52,19 @@ def load_clips(examples: list[Example], desc: str = "load",
     return torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(targets)), skipped
 
 
-class EpochShuffle(Sampler[int]):
+class EpochShuffle(DistributedSampler):
     """A shuffled order that is a function of (seed, epoch), with its position in a checkpointable state.
 
     Lightning calls `set_epoch` at every epoch start; StatefulDataLoader stores `state_dict()` in
     checkpoints, so a run killed mid-epoch resumes with the same epoch's order at the next sample.
+    Under DDP each process takes every `world_size`-th index of that order. It is a DistributedSampler
+    so that Lightning uses it as it is: the wrapper Lightning puts around other samplers resumes a
+    killed run in the first epoch's order.
     """
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1):
+        super().__init__(range(n), num_replicas=world_size, rank=rank, seed=seed, drop_last=True)
         self.yielded, self._resume_at = 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "yielded": self.yielded}
@@ -74,14 +74,12 @@ class EpochShuffle(Sampler[int]):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=generator).tolist()
+        order = torch.randperm(len(self.dataset), generator=generator)[:self.total_size].tolist()
+        shard = order[self.rank::self.num_replicas]  # equal shards: every process takes as many steps
         self.yielded, self._resume_at = self._resume_at, 0
-        for index in order[self.yielded:]:
+        for index in shard[self.yielded:]:
             self.yielded += 1
             yield index
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class IrmasDataModule(L.LightningDataModule):
@@ -129,12 +127,17 @@ class IrmasDataModule(L.LightningDataModule):
         # Its own generator: worker seeds then never draw from the global RNG, whose state the
         # system restores on resume.
         return StatefulDataLoader(self.train_set, batch_size=self.hparams.batch_size, drop_last=True,
-                                  sampler=EpochShuffle(len(self.train_set), self.hparams.seed),
+                                  sampler=EpochShuffle(len(self.train_set), self.hparams.seed, *self._shard()),
                                   num_workers=self.hparams.num_workers, generator=self._generator(1))
 
     def val_dataloader(self) -> StatefulDataLoader:
         return StatefulDataLoader(self.val_set, batch_size=self.hparams.batch_size * 2,
                                   num_workers=self.hparams.num_workers, generator=self._generator(2))
+
+    def _shard(self) -> tuple[int, int]:
+        """(rank, world size) of this process: (0, 1) unless a DDP trainer runs it."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _generator(self, stream: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)

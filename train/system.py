@@ -163,7 +163,8 @@ class InstrumentSystem(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self.training_loss(batch)
         waves = batch[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(waves))
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True,
+                 batch_size=len(waves))
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -182,7 +183,8 @@ class InstrumentSystem(L.LightningModule):
     # ------------------------------------------------------------------ exact resume
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Keep the RNG state (augmentation, dropout, shuffling) so a resumed run repeats the same draws,
-        and every validation score of this epoch, for the model card."""
+        and every validation score of this epoch, for the model card. Rank 0's state serves every DDP
+        process: all are seeded alike and draw the same numbers (for different clips)."""
         checkpoint["validation"] = {k: round(float(v), 4) for k, v in self.trainer.callback_metrics.items()
                                     if k.startswith("val/")}
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
