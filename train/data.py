@@ -136,8 +136,7 @@ class IrmasDataModule(L.LightningDataModule):
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of this process: (0, 1) unless a DDP trainer runs it."""
-        trainer = getattr(self, "trainer", None)
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
 
     def _generator(self, stream: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)
