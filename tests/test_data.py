@@ -199,6 +199,27 @@ def test_each_bank_plays_the_variation_presets_it_has():
         assert sum(renderer.has(p) for p in presets) >= 1, code
 
 
+def test_a_preset_plays_only_the_keys_its_bank_has_samples_for(tmp_path):
+    """FluidR3_GM's baritone sax has no samples above key 72: pieces for it keep below, where a piece
+    over the sax class's whole range (44-81) once rendered clips with no sax in them at all."""
+    from irmas.audio import load_audio
+    from irmas.data.render import INSTRUMENTS, MAJOR, Job, Renderer, compose, render_chunk
+
+    _, low, high, _ = INSTRUMENTS["sax"]
+    renderer = Renderer()
+    renderer.begin("FluidR3_GM")
+    assert renderer.playable(67, low, high) == frozenset(range(low, 73))  # baritone
+    assert renderer.playable(65, low, high) == frozenset(range(low, high + 1))  # alto: all of them
+    assert renderer.playable((8, 0), 33, 96) == frozenset()  # a preset the bank lacks plays nothing
+    notes = compose(np.random.default_rng(0), 30.0, low, high, False, 120.0, 0, MAJOR, renderer.playable(67, low, high))
+    assert notes and max(key for _, _, key, _ in notes) <= 72
+    # seed 0's training recording 458 is a baritone sax piece whose first clip was silent
+    paths = render_chunk([Job("FluidR3_GM", "train", 458, 0, tmp_path)])
+    assert len(paths) == 3 and "[sax]" in paths[0].name
+    for path in paths:
+        assert np.sqrt(np.mean(load_audio(path) ** 2)) > 0.01, path
+
+
 def test_render_records_what_rendered_it(tmp_path):
     """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which."""
     from irmas.data.render import read_manifest, renderer_version

@@ -112,10 +112,12 @@ def _rng(seed: int, bank: str, kind: str, index: int) -> np.random.Generator:
 
 
 def compose(rng: np.random.Generator, seconds: float, low: int, high: int, chords: bool,
-            tempo: float, key: int, scale: tuple[int, ...]) -> list[tuple[float, float, int, int]]:
-    """Notes (start s, end s, MIDI key, velocity) of one part: a melody, or chords/arpeggios."""
+            tempo: float, key: int, scale: tuple[int, ...],
+            playable: frozenset[int] | None = None) -> list[tuple[float, float, int, int]]:
+    """Notes (start s, end s, MIDI key, velocity) of one part: a melody, or chords/arpeggios, on the
+    scale's keys in [low, high] (and in `playable`, the keys the preset has samples for, if given)."""
     beat = 60.0 / tempo
-    pitches = [p for p in range(low, high + 1) if (p - key) % 12 in scale]
+    pitches = [p for p in range(low, high + 1) if (p - key) % 12 in scale and (playable is None or p in playable)]
     span = max(6, min(len(pitches) - 1, int(rng.integers(7, 15))))  # the register this piece uses
     lo = int(rng.integers(0, max(1, len(pitches) - span)))
     pitches = pitches[lo:lo + span + 1]
@@ -180,6 +182,8 @@ class Renderer:
         self._fluidsynth = fluidsynth
         self._holder = fluidsynth.Synth()
         self._held: set[str] = set()
+        self._playable: dict[tuple, frozenset[int]] = {}  # (bank, preset, low, high) -> keys
+        self._probes: dict[str, tuple] = {}  # bank -> (synth, font) that only probes keys
         p, i = ctypes.c_void_p, ctypes.c_int
         self._write_float = fluidsynth.cfunc("fluid_synth_write_float", i, ("synth", p, 1), ("len", i, 1),
                                              ("lout", p, 1), ("loff", i, 1), ("lincr", i, 1),
@@ -199,16 +203,20 @@ class Renderer:
         self.synth = self._fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
             "synth.reverb.active": 0, "synth.chorus.active": 0})
         self.font = self.synth.sfload(path)
+        self.bank_path = path
         self.rendered = 0
 
-    def _samples(self, n: int) -> np.ndarray:
-        """(n, 2) float32 stereo."""
+    def _read(self, synth, n: int) -> np.ndarray:
+        """(n, 2) float32 stereo from `synth`."""
         out = np.zeros((n, 2), dtype=np.float32)
         if n:
             ptr = out.ctypes.data
-            self._write_float(self.synth.synth, n, ptr, 0, 2, ptr, 1, 2)
-        self.rendered += n
+            self._write_float(synth.synth, n, ptr, 0, 2, ptr, 1, 2)
         return out
+
+    def _samples(self, n: int) -> np.ndarray:
+        self.rendered += n
+        return self._read(self.synth, n)
 
     def _silence(self, chan: int) -> None:
         self.synth.cc(chan, 120, 0)  # all sound off, then render until the release tails are gone
@@ -222,6 +230,36 @@ class Renderer:
         """Whether the loaded bank defines this preset (variation presets differ between banks)."""
         bank, program = preset if isinstance(preset, tuple) else (0, preset)
         return self.synth.sfpreset_name(self.font, bank, program) is not None
+
+    def playable(self, preset: int | tuple[int, int], low: int, high: int) -> frozenset[int]:
+        """The keys in [low, high] for which the current bank's preset sounds, soft and loud (empty if the
+        bank lacks the preset). Banks leave keys out: FluidR3_GM's baritone sax has nothing above
+        key 72, so a piece written over the class's whole range rendered clips in which the labelled
+        instrument was silent. Probed once per process on a synth kept for probing, so the chunk's
+        synth (whose history shapes its output) is not touched."""
+        cache_key = (self.bank_path, preset, low, high)
+        if cache_key not in self._playable:
+            keys: set[int] = set()
+            if self.has(preset):
+                if self.bank_path not in self._probes:
+                    probe = self._fluidsynth.Synth(samplerate=OUT_RATE, **{
+                        "synth.reverb.active": 0, "synth.chorus.active": 0})
+                    self._probes[self.bank_path] = probe, probe.sfload(self.bank_path)
+                probe, font = self._probes[self.bank_path]
+                bank, program = preset if isinstance(preset, tuple) else (0, preset)
+                probe.program_select(0, font, bank, program)
+                for key in range(low, high + 1):
+                    sounds = []
+                    for velocity in (30, 120):
+                        probe.noteon(0, key, velocity)
+                        sounds.append(np.abs(self._read(probe, int(0.1 * OUT_RATE))).max() > 1e-5)
+                        probe.cc(0, 120, 0)  # all sound off; read on until the last voice has gone
+                        while np.any(self._read(probe, 256)):
+                            pass
+                    if all(sounds):
+                        keys.add(key)
+            self._playable[cache_key] = frozenset(keys)
+        return self._playable[cache_key]
 
     def part(self, preset: int | tuple[int, int], notes, seconds: float, drums: bool = False) -> np.ndarray:
         """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness."""
@@ -322,9 +360,9 @@ def render_job(job: Job) -> list[Path]:
 
 def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
     presets, low, high, chords = INSTRUMENTS[code]
-    presets = [p for p in presets if _RENDERER.has(p)]
+    presets = [p for p in presets if _RENDERER.playable(p, low, high)]
     preset = presets[int(rng.integers(len(presets)))]
-    notes = compose(rng, seconds, low, high, chords, tempo, key, scale)
+    notes = compose(rng, seconds, low, high, chords, tempo, key, scale, _RENDERER.playable(preset, low, high))
     return _RENDERER.part(preset, notes, seconds)
 
 
