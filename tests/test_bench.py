@@ -30,3 +30,12 @@ def test_fit_benchmark_reports_each_epoch_of_a_real_run_with_its_phase(tmp_path)
         samples = int(r[2])
         assert samples % 8 == 0 and 0 < samples <= written
         assert float(r[3]) > 0 and float(r[6]) >= float(r[3])
+
+
+def test_fit_benchmark_steps_as_many_clips_as_the_configs_processes_together(tmp_path):
+    """starter.yaml trains as two DDP processes of 16 clips; the benchmark's one process takes all 32."""
+    from bench.fit import run
+
+    report = run("starter.yaml", clips=44, epochs=1, unfreeze_epoch=None, work=tmp_path,
+                 extra=["--model.tower_channels=[4, 8]"])
+    assert "batch 32," in report
