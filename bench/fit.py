@@ -13,6 +13,7 @@ tests' fixtures (one writer of the official layout, not two). Loading is timed, 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -49,7 +50,8 @@ def write_layout(folder: Path, clips: int) -> Path:
     per_class = -(-clips // len(CODES))
     if all(len(list((folder / code).glob("*.wav"))) == per_class for code in CODES):
         return folder
-    with ProcessPoolExecutor() as pool:
+    # spawn, as the renderer does: forking a process whose torch thread pools already ran can deadlock
+    with ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(write_class, [folder] * len(CODES), CODES, [per_class] * len(CODES), range(len(CODES))))
     return folder
 
