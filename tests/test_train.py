@@ -111,6 +111,23 @@ def test_random_eq_adds_one_smooth_bounded_curve_per_clip():
     assert not torch.allclose(curves[0][0], curves[0][1])  # each clip its own
 
 
+def test_random_lowpass_darkens_only_above_its_corner_and_only_some_clips():
+    torch.manual_seed(0)
+    system = tiny_system(lowpass_prob=0.5, lowpass_slope=12.0)
+    bands = system.model.features(torch.randn(64, 22050))
+    curves = [(lp - spec) * (20 / math.log(10)) for lp, spec in zip(system.random_lowpass(bands), bands)]
+    low, mid, high = (curve[:, 0, :] for curve in curves)  # the same for every frame
+    darkened = high[:, -1] < 0
+    assert 10 < int(darkened.sum()) < 54  # about half the clips
+    assert torch.all(torch.cat([low, mid, high], dim=1)[~darkened] == 0)
+    assert torch.all(low[:, :12] == 0)  # nothing below the lowest corner (500 Hz)
+    whole = torch.cat([low, mid, high], dim=1)
+    assert torch.all(whole[:, 1:] <= whole[:, :-1] + 1e-4)  # only ever darker towards the treble
+    hz = torch.cat([system.model.features.frequencies(i) for i in range(3)])
+    octaves_above_500 = torch.log2(hz[-1] / 500)
+    assert whole.min() >= -12.0 * octaves_above_500 - 1e-3
+
+
 def _fit_script(tmp_path, rendered, epochs, devices, ckpt_path=None, pause=False) -> str:
     """A training run in its own process group, so it can be killed like a real one (with DDP, Lightning
     relaunches the script file for rank 1). It checkpoints every 2 steps and, with `pause`, waits after
