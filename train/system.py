@@ -109,23 +109,29 @@ class InstrumentSystem(L.LightningModule):
             waves = mixed / mixed.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
         return waves, targets
 
-    def random_eq(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Add one smooth random curve over log frequency (up to +-eq_db) to every band of a clip.
+    def filter_bands(self, bands: list[torch.Tensor], curve_db) -> list[torch.Tensor]:
+        """Every band of each clip plus a gain curve: `curve_db(hz)` maps the bins' centre frequencies to
+        (batch, bins) dB. A log-magnitude spectrogram plus a curve is the clip through that filter."""
+        out = []
+        for i, spec in enumerate(bands):
+            hz = self.model.features.frequencies(i).to(spec.device)
+            out.append(spec + curve_db(hz)[:, None, :] * (math.log(10) / 20))  # dB -> natural-log magnitude
+        return out
 
-        A log-magnitude spectrogram plus a curve is the clip through an equaliser: the same note from
-        another instrument maker, microphone or room, which is what an unheard sound bank sounds like.
+    def random_eq(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Add one smooth random curve over log frequency (up to +-eq_db) to every band of a clip: the same
+        note from another instrument maker, microphone or room, which is what an unheard sound bank sounds like.
         """
         first = bands[0]
         coeffs = torch.randn(first.shape[0], 1, EQ_TERMS, device=first.device)
         coeffs = coeffs / coeffs.abs().sum(dim=2, keepdim=True) * torch.rand(first.shape[0], 1, 1, device=first.device)
         k = torch.arange(1, EQ_TERMS + 1, device=first.device)
-        out = []
-        for i, spec in enumerate(bands):
-            hz = self.model.features.frequencies(i).to(first.device).clamp_min(EQ_LOW_HZ)
-            position = torch.log(hz / EQ_LOW_HZ) / math.log(self.model.sample_rate / 2 / EQ_LOW_HZ)  # 0..1
-            curve_db = self.hparams.eq_db * (coeffs * torch.cos(math.pi * k * position[:, None])).sum(dim=2)
-            out.append(spec + curve_db[:, None, :] * (math.log(10) / 20))  # dB -> natural-log magnitude
-        return out
+
+        def curve_db(hz: torch.Tensor) -> torch.Tensor:
+            position = torch.log(hz.clamp_min(EQ_LOW_HZ) / EQ_LOW_HZ) / math.log(self.model.sample_rate / 2 / EQ_LOW_HZ)
+            return self.hparams.eq_db * (coeffs * torch.cos(math.pi * k * position[:, None])).sum(dim=2)
+
+        return self.filter_bands(bands, curve_db)
 
     def random_lowpass(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
         """Darken a share of the clips: 0 to `lowpass_slope` dB per octave above a random corner.
@@ -135,17 +141,12 @@ class InstrumentSystem(L.LightningModule):
         """
         first = bands[0]
         b, device = first.shape[0], first.device
-        on = (torch.rand(b, 1, 1, device=device) < self.hparams.lowpass_prob).float()
+        on = (torch.rand(b, 1, device=device) < self.hparams.lowpass_prob).float()
         low, high = LOWPASS_CORNER_HZ
-        corner = low * (high / low) ** torch.rand(b, 1, 1, device=device)
-        slope = on * self.hparams.lowpass_slope * torch.rand(b, 1, 1, device=device)
-        floor = math.log(LOG_FLOOR)
-        out = []
-        for i, spec in enumerate(bands):
-            hz = self.model.features.frequencies(i).to(device).clamp_min(1.0)[None, None, :]
-            curve_db = -slope * torch.log2(hz / corner).clamp_min(0.0)
-            out.append((spec + curve_db * (math.log(10) / 20)).clamp_min(floor))
-        return out
+        corner = low * (high / low) ** torch.rand(b, 1, device=device)
+        slope = on * self.hparams.lowpass_slope * torch.rand(b, 1, device=device)
+        darker = self.filter_bands(bands, lambda hz: -slope * torch.log2(hz / corner).clamp_min(0.0))
+        return [spec.clamp_min(math.log(LOG_FLOOR)) for spec in darker]  # no quieter than the STFT's floor
 
     def spec_augment(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
         out = []
