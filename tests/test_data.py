@@ -220,6 +220,33 @@ def test_a_preset_plays_only_the_keys_its_bank_has_samples_for(tmp_path):
         assert np.sqrt(np.mean(load_audio(path) ** 2)) > 0.01, path
 
 
+def test_soft_notes_are_darker_in_every_bank():
+    """FluidR3_GM's piano samples sound alike at every velocity; rendered, a soft note is darker than a loud
+    one, as on a real piano (and in MuseScore_General, whose own modulator stays in charge there)."""
+    import librosa
+
+    from irmas.data.render import OUT_RATE, Renderer
+
+    def centroid(renderer, velocity):
+        audio = renderer.part(0, [(0.0, 0.5, 60, velocity)], 0.5)
+        return float(np.median(librosa.feature.spectral_centroid(y=audio.mean(axis=1), sr=OUT_RATE)))
+
+    renderer = Renderer()
+    for bank in ("FluidR3_GM", "MuseScore_General"):
+        renderer.begin(bank)
+        soft, loud = centroid(renderer, 30), centroid(renderer, 120)
+        assert soft < 0.75 * loud, (bank, soft, loud)
+        assert centroid(renderer, 120) == pytest.approx(loud, rel=1e-3)  # the same note renders alike again
+
+
+def test_a_bank_without_any_preset_for_a_class_is_a_clear_error(tmp_path, monkeypatch):
+    from irmas.data import render
+
+    monkeypatch.setitem(render.INSTRUMENTS, "cel", (((8, 0),), 36, 76, False))  # not in FluidR3_GM
+    with pytest.raises(ValueError, match=r"FluidR3_GM.sf2 has none of the presets \(\(8, 0\),\) for 'cel'"):
+        render.render_chunk([render.Job("FluidR3_GM", "train", 0, 0, tmp_path)])  # recording 0 is a cello
+
+
 def test_render_records_what_rendered_it(tmp_path):
     """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which."""
     from irmas.data.render import read_manifest, renderer_version
