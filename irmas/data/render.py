@@ -34,10 +34,12 @@ TARGET_RMS = 0.05  # every part is brought to this loudness before mixing
 CHUNK = 8  # recordings per fresh synth: the unit of work, fixed so output never depends on scheduling
 # Soft notes sound darker on real instruments, and in some banks (MuseScore_General's grand pianos: spectral
 # centroid 493 Hz at velocity 25, 1,391 Hz at 120) but not in others (FluidR3_GM's: 1,760 Hz at both). A
-# model that only heard the second kind calls a dark piano an organ. So every synth gets a default
-# modulator that lowers the filter cutoff by up to this much for soft notes, linear in velocity. A bank
-# whose presets define their own linear velocity-to-cutoff modulator (MuseScore_General's do) keeps its own.
-VELOCITY_TO_CUTOFF_CENTS = -3600
+# model that only heard the second kind calls a dark piano an organ. So each instrument part gets a default
+# modulator that lowers the filter cutoff for soft notes, linear in velocity, by a random amount between 0
+# and this (at velocity 0; a fixed -3,600 made FluidR3_GM's cellos darker than any MuseScore_General cello).
+# A bank whose presets define their own linear velocity-to-cutoff modulator (MuseScore_General's do) keeps
+# its own.
+MAX_SOFT_DARKENING_CENTS = 4800
 
 BANKS = {
     "FluidR3_GM": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -214,20 +216,23 @@ class Renderer:
         self.rendered = 0
 
     def _new_synth(self):
-        """A dry synth (no reverb or chorus: the room comes later) whose soft notes are darker."""
+        """A dry synth: no reverb or chorus, the room comes later."""
+        return self._fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
+            "synth.reverb.active": 0, "synth.chorus.active": 0})
+
+    def _darken_soft_notes(self, cents: float) -> None:
+        """From now on, a note's filter cutoff is lowered by `cents` x (1 - velocity / 127)."""
         fs = self._fluidsynth
-        synth = fs.Synth(gain=0.6, samplerate=OUT_RATE, **{"synth.reverb.active": 0, "synth.chorus.active": 0})
         mod = fs.new_fluid_mod()
         fs.fluid_mod_set_source1(mod, fs.FLUID_MOD_VELOCITY,
                                  fs.FLUID_MOD_GC | fs.FLUID_MOD_LINEAR | fs.FLUID_MOD_UNIPOLAR | fs.FLUID_MOD_NEGATIVE)
         fs.fluid_mod_set_source2(mod, fs.FLUID_MOD_NONE, 0)
         fs.fluid_mod_set_dest(mod, 8)  # GEN_FILTERFC: the low-pass cutoff, in cents
-        fs.fluid_mod_set_amount(mod, VELOCITY_TO_CUTOFF_CENTS)
-        failed = self._add_default_mod(synth.synth, mod, 0)  # 0: FLUID_SYNTH_OVERWRITE; the synth keeps a copy
+        fs.fluid_mod_set_amount(mod, -cents)
+        failed = self._add_default_mod(self.synth.synth, mod, 0)  # 0: FLUID_SYNTH_OVERWRITE; it keeps a copy
         fs.delete_fluid_mod(mod)
         if failed:
             raise RuntimeError("FluidSynth refused the velocity-to-cutoff modulator")
-        return synth
 
     def _read(self, synth, n: int) -> np.ndarray:
         """(n, 2) float32 stereo from `synth`."""
@@ -287,9 +292,12 @@ class Renderer:
             self._playable[cache_key] = frozenset(keys)
         return self._playable[cache_key]
 
-    def part(self, preset: int | tuple[int, int], notes, seconds: float, drums: bool = False) -> np.ndarray:
-        """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness."""
+    def part(self, preset: int | tuple[int, int], notes, seconds: float, drums: bool = False,
+             soft_darkening: float = 0.0) -> np.ndarray:
+        """Render one instrument's notes dry to (samples, 2) float32, at TARGET_RMS loudness, soft notes
+        darker by up to `soft_darkening` cents of filter cutoff (see MAX_SOFT_DARKENING_CENTS)."""
         chan = 9 if drums else 0
+        self._darken_soft_notes(soft_darkening)
         bank, program = preset if isinstance(preset, tuple) else (128 if drums else 0, preset)
         self.synth.program_select(chan, self.font, bank, program)
         events = sorted([(s, 1, k, v) for s, _, k, v in notes] + [(e, 0, k, 0) for _, e, k, _ in notes])
@@ -393,7 +401,7 @@ def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
                          f"(General MIDI program, or (bank, program)) with samples in keys {low}-{high}")
     preset = presets[int(rng.integers(len(presets)))]
     notes = compose(rng, seconds, low, high, chords, tempo, key, scale, keys[preset])
-    return _RENDERER.part(preset, notes, seconds)
+    return _RENDERER.part(preset, notes, seconds, soft_darkening=rng.uniform(0, MAX_SOFT_DARKENING_CENTS))
 
 
 def _accompaniment(rng, seconds, tempo, key, scale) -> np.ndarray:
