@@ -255,13 +255,31 @@ def test_a_bank_without_any_preset_for_a_class_is_a_clear_error(tmp_path, monkey
 
 def test_render_records_what_rendered_it(tmp_path):
     """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which."""
-    from irmas.data.render import read_manifest, renderer_version
+    from irmas.data.render import RENDERER_VERSION, read_manifest
 
     render_dataset(["FluidR3_GM"], tmp_path, train_per_class=0, test_excerpts=1, seed=7, workers=1, progress=False)
     manifest = read_manifest(tmp_path / "FluidR3_GM")
     assert manifest == {"bank": "FluidR3_GM", "seed": 7, "train_per_class": 0, "test_excerpts": 1,
-                        "renderer": renderer_version()}
-    assert len(renderer_version()) == 12 and read_manifest(tmp_path / "nowhere") == {}
+                        "renderer": RENDERER_VERSION}
+    assert read_manifest(tmp_path / "nowhere") == {}
+
+
+# What the `rendered` fixture holds, under the renderer version that renders it. If the audio changed on
+# purpose, give RENDERER_VERSION a new value and put both here.
+RENDERED_DIGEST = ("b551f8bcd391", "4a5659d58015c8f3")
+
+
+def test_the_renderer_version_changes_with_what_it_renders(rendered):
+    """Data and figures are keyed by RENDERER_VERSION, so the same version must mean the same audio."""
+    from irmas.data.render import RENDERER_VERSION
+
+    digest = hashlib.sha256()
+    for path in sorted(rendered.rglob("*")):
+        if path.suffix in (".wav", ".txt"):
+            digest.update(path.relative_to(rendered).as_posix().encode() + path.read_bytes())
+    assert (RENDERER_VERSION, digest.hexdigest()[:16]) == RENDERED_DIGEST, (
+        "the rendered audio changed: give RENDERER_VERSION in irmas/data/render.py a new value and update "
+        "RENDERED_DIGEST, so that data and figures from the old renderer are not mistaken for the new")
 
 
 def test_unknown_bank_is_a_clear_error(tmp_path):

@@ -12,7 +12,6 @@ fresh synth, so output does not depend on how work is spread over processes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -85,15 +84,14 @@ def bank_name(bank: str) -> str:
 MANIFEST = "render.json"
 
 
-# Hashed when the module is imported, so it names the code that is running even if the file is edited
-# during a long render.
-_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+# Names the audio this module renders for a seed: audio from other code (other presets, other mixing) is
+# other data, so numbers measured on it must not be compared, nor a cache of it reused. Change it whenever
+# the output changes; tests/test_data.py holds a checksum of a few rendered excerpts that fails until you do.
+RENDERER_VERSION = "b551f8bcd391"
 
 
 def renderer_version() -> str:
-    """A short hash of this module's source: audio rendered by other code (other presets, other mixing)
-    is other data, so numbers measured on it must not be compared, nor a cache of it reused."""
-    return _SOURCE_HASH
+    return RENDERER_VERSION
 
 
 def read_manifest(bank_dir: str | os.PathLike) -> dict:
@@ -395,11 +393,11 @@ def render_job(job: Job) -> list[Path]:
 def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
     presets, low, high, chords = INSTRUMENTS[code]
     keys = {p: _RENDERER.playable(p, low, high) for p in presets}
-    presets = [p for p in presets if keys[p]]
-    if not presets:
-        raise ValueError(f"{_RENDERER.bank_path} has none of the presets {INSTRUMENTS[code][0]} for {code!r} "
+    available = [p for p in presets if keys[p]]
+    if not available:
+        raise ValueError(f"{_RENDERER.bank_path} has none of the presets {presets} for {code!r} "
                          f"(General MIDI program, or (bank, program)) with samples in keys {low}-{high}")
-    preset = presets[int(rng.integers(len(presets)))]
+    preset = available[int(rng.integers(len(available)))]
     notes = compose(rng, seconds, low, high, chords, tempo, key, scale, keys[preset])
     return _RENDERER.part(preset, notes, seconds, soft_darkening=rng.uniform(0, MAX_SOFT_DARKENING_CENTS))
 
