@@ -128,6 +128,27 @@ def test_random_lowpass_darkens_only_above_its_corner_and_only_some_clips():
     assert whole.min() >= -12.0 * octaves_above_500 - 1e-3
 
 
+def test_label_smoothing_pulls_the_training_targets_towards_one_half():
+    """A head that says 0.9 for every class: its loss is the cross-entropy against 0.95 / 0.05 at 0.1."""
+    waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
+
+    def loss(eps):
+        system = tiny_system(label_smoothing=eps)
+        with torch.no_grad():
+            system.model.head.weight.zero_()
+            system.model.head.bias.fill_(math.log(0.9 / 0.1))
+        return float(system.training_loss((waves, targets)))
+
+    def expected(eps):
+        present, absent = 1 - eps / 2, eps / 2
+        bce = lambda t: -(t * math.log(0.9) + (1 - t) * math.log(0.1))  # noqa: E731
+        return (4 * bce(present) + 40 * bce(absent)) / 44
+
+    for eps in (0.0, 0.1):
+        assert loss(eps) == pytest.approx(expected(eps), rel=1e-5)
+    assert expected(0.1) != pytest.approx(expected(0.0), rel=1e-2)
+
+
 def _fit_script(tmp_path, rendered, epochs, devices, ckpt_path=None, pause=False) -> str:
     """A training run in its own process group, so it can be killed like a real one (with DDP, Lightning
     relaunches the script file for rank 1). It checkpoints every 2 steps and, with `pause`, waits after

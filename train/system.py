@@ -56,6 +56,7 @@ class InstrumentSystem(L.LightningModule):
         lowpass_slope: float = 12.0,
         spec_masks: int = 0,
         time_pool: int = 1,
+        label_smoothing: float = 0.0,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -63,7 +64,8 @@ class InstrumentSystem(L.LightningModule):
         per band and axis. `lowpass_prob`: share of clips darkened by a random low-pass of up to
         `lowpass_slope` dB per octave. Augmentation is off by default: on rendered data mixing, resampling,
         SpecAugment and the equaliser lowered cross-bank accuracy, and the low-pass moved it less than seeds
-        do (README, Training). `time_pool`: frames the towers average into one (their cost divides by it)."""
+        do (README, Training). `time_pool`: frames the towers average into one (their cost divides by it).
+        `label_smoothing`: training targets move this far towards 0.5 (0.1: present 0.95, absent 0.05)."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
@@ -186,6 +188,7 @@ class InstrumentSystem(L.LightningModule):
             bands = self.random_lowpass(bands)
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
+        targets = targets * (1 - self.hparams.label_smoothing) + self.hparams.label_smoothing / 2
         return F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
 
     def training_step(self, batch, batch_idx):
