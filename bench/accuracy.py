@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from irmas.data.render import read_manifest, render_dataset, renderer_version
+from irmas.data.render import RENDERER_VERSION, read_manifest, render_dataset
 from irmas.evaluate import evaluate_folder
 from irmas.hub import load_model
 
@@ -21,12 +21,11 @@ PUBLISHED = [("Han et al. 2017 (IRMAS test)", "0.602", "0.503"),
 
 def run(data: Path = Path("data/bench"), excerpts: int = 200) -> str:
     model = load_model(None).model
-    renderer = renderer_version()
     sets = [(f"{b} (trained on)", Path("data/synth") / b / "test") for b in ("FluidR3_GM", "MuseScore_General")]
     for name, path in HELD_OUT.items():
         if Path(path).is_file():
             bank_dir = data / Path(path).stem
-            wanted = {"seed": HELD_OUT_SEED, "test_excerpts": excerpts, "renderer": renderer}
+            wanted = {"seed": HELD_OUT_SEED, "test_excerpts": excerpts, "renderer": RENDERER_VERSION}
             if any(read_manifest(bank_dir).get(k) != v for k, v in wanted.items()):
                 shutil.rmtree(bank_dir, ignore_errors=True)  # rendered by other code: render again
                 render_dataset([path], data, train_per_class=0, test_excerpts=excerpts, seed=HELD_OUT_SEED,
@@ -40,12 +39,12 @@ def run(data: Path = Path("data/bench"), excerpts: int = 200) -> str:
             continue
         r = evaluate_folder(model, folder).to_dict()
         version = read_manifest(folder.parent).get("renderer")
-        if folder.is_relative_to("data/synth") and version != renderer:
+        if folder.is_relative_to("data/synth") and version != RENDERER_VERSION:
             name += f" (rendered by other code: {version or 'unknown'})"
         rows.append([name, r["n_files"], *(f"{r[k]:.3f}" for k in (
             "micro_precision", "micro_recall", "micro_f1", "macro_precision", "macro_recall", "macro_f1")),
             " ".join(f"{c} {f:.2f}" for c, f in r["per_class"].items())])
     for name, micro, macro in PUBLISHED:
         rows.append([f"other system: {name}", "", "", "", micro, "", "", macro, ""])
-    return table(f"Accuracy, IRMAS protocol (threshold {model.threshold}; renderer {renderer})", [
+    return table(f"Accuracy, IRMAS protocol (threshold {model.threshold}; renderer {RENDERER_VERSION})", [
         "data", "files", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1", "per-class F1"], rows)

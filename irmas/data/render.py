@@ -90,10 +90,6 @@ MANIFEST = "render.json"
 RENDERER_VERSION = "b551f8bcd391"
 
 
-def renderer_version() -> str:
-    return RENDERER_VERSION
-
-
 def read_manifest(bank_dir: str | os.PathLike) -> dict:
     """What `render_dataset` wrote into a bank's folder ({} if it was not rendered here)."""
     try:
@@ -442,7 +438,7 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
         (out / bank_name(bank)).mkdir(parents=True, exist_ok=True)
         (out / bank_name(bank) / MANIFEST).write_text(json.dumps({
             "bank": bank_name(bank), "seed": seed, "train_per_class": train_per_class,
-            "test_excerpts": test_excerpts, "renderer": renderer_version()}, indent=1) + "\n")
+            "test_excerpts": test_excerpts, "renderer": RENDERER_VERSION}, indent=1) + "\n")
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
     stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
              "x_realtime": round(audio_seconds / elapsed, 1)}
