@@ -253,14 +253,19 @@ def test_a_bank_without_any_preset_for_a_class_is_a_clear_error(tmp_path, monkey
         render.render_chunk([render.Job("FluidR3_GM", "train", 0, 0, tmp_path)])  # recording 0 is a cello
 
 
-def test_render_records_what_rendered_it(tmp_path):
-    """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which."""
+def test_render_records_what_rendered_it_at_the_rate_asked(tmp_path):
+    """Numbers on rendered audio are only comparable for the same renderer: each bank folder says which,
+    and at which rate (training data renders at the model's 22,050 Hz in half the time)."""
     from irmas.data.render import RENDERER_VERSION, read_manifest
 
-    render_dataset(["FluidR3_GM"], tmp_path, train_per_class=0, test_excerpts=1, seed=7, workers=1, progress=False)
+    render_dataset(["FluidR3_GM"], tmp_path, train_per_class=0, test_excerpts=1, seed=7, workers=1, progress=False,
+                   sample_rate=22050)
     manifest = read_manifest(tmp_path / "FluidR3_GM")
     assert manifest == {"bank": "FluidR3_GM", "seed": 7, "train_per_class": 0, "test_excerpts": 1,
-                        "renderer": RENDERER_VERSION}
+                        "sample_rate": 22050, "renderer": RENDERER_VERSION}
+    (excerpt,) = read_testing(tmp_path / "FluidR3_GM" / "test")
+    info = sf.info(str(excerpt.path))
+    assert (info.samplerate, info.channels) == (22050, 2) and 5.0 <= info.duration <= 20.0
     assert read_manifest(tmp_path / "nowhere") == {}
 
 

@@ -25,7 +25,8 @@ import soundfile as sf
 
 from ..labels import CODES
 
-OUT_RATE = 44100  # IRMAS audio: 44.1 kHz stereo 16-bit
+OUT_RATE = 44100  # IRMAS audio: 44.1 kHz stereo 16-bit. Training data may use the model's 22,050 Hz instead:
+# synthesis, reverb and decoding cost half or less, and the model never sees the band above 11,025 Hz anyway.
 CLIP_SECONDS = 3.0
 CLIPS_PER_RECORDING = 3  # consecutive excerpts of one piece share a recording id, as in IRMAS
 TEST_SECONDS = (5.0, 20.0)
@@ -105,6 +106,7 @@ class Job:
     index: int
     seed: int
     out: Path
+    sample_rate: int = OUT_RATE
 
 
 # ----------------------------------------------------------------------------- musical material
@@ -176,12 +178,13 @@ class Renderer:
     alone takes seconds to decode). Output is read as float: pyfluidsynth's int16 path adds dither.
     """
 
-    def __init__(self):
+    def __init__(self, sample_rate: int = OUT_RATE):
         import ctypes
 
         import fluidsynth  # pyfluidsynth: ctypes over Debian's libfluidsynth
 
         self._fluidsynth = fluidsynth
+        self.sample_rate = sample_rate
         self._holder = fluidsynth.Synth()
         self._held: set[str] = set()
         self._playable: dict[tuple, frozenset[int]] = {}  # (bank, preset, low, high) -> keys
@@ -211,7 +214,7 @@ class Renderer:
 
     def _new_synth(self):
         """A dry synth: no reverb or chorus, the room comes later."""
-        return self._fluidsynth.Synth(gain=0.6, samplerate=OUT_RATE, **{
+        return self._fluidsynth.Synth(gain=0.6, samplerate=self.sample_rate, **{
             "synth.reverb.active": 0, "synth.chorus.active": 0})
 
     def _darken_soft_notes(self, cents: float) -> None:
@@ -278,7 +281,7 @@ class Renderer:
                     sounds = []
                     for velocity in (30, 120):
                         probe.noteon(0, key, velocity)
-                        sounds.append(np.abs(self._read(probe, int(0.1 * OUT_RATE))).max() > 1e-5)
+                        sounds.append(np.abs(self._read(probe, int(0.1 * self.sample_rate))).max() > 1e-5)
                         probe.cc(0, 120, 0)  # all sound off; read on until the last voice has gone
                         self._drain(probe)
                     if all(sounds):
@@ -295,10 +298,10 @@ class Renderer:
         bank, program = preset if isinstance(preset, tuple) else (128 if drums else 0, preset)
         self.synth.program_select(chan, self.font, bank, program)
         events = sorted([(s, 1, k, v) for s, _, k, v in notes] + [(e, 0, k, 0) for _, e, k, _ in notes])
-        total = int(seconds * OUT_RATE)
+        total = int(seconds * self.sample_rate)
         blocks, pos = [], 0
         for t, on, key, vel in events:
-            at = min(total, int(t * OUT_RATE))
+            at = min(total, int(t * self.sample_rate))
             if at > pos:
                 blocks.append(self._samples(at - pos))
                 pos = at
@@ -313,13 +316,13 @@ class Renderer:
         return audio * (TARGET_RMS / rms) if rms > 1e-6 else audio
 
 
-def room(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
+def room(rng: np.random.Generator, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """A seeded synthetic room: exponentially decaying noise, mixed wet/dry."""
     from scipy.signal import oaconvolve
 
     rt60 = rng.uniform(0.2, 1.5)
-    n = int(rt60 * OUT_RATE)
-    t = np.arange(n) / OUT_RATE
+    n = int(rt60 * sample_rate)
+    t = np.arange(n) / sample_rate
     ir = rng.standard_normal((n, 2)).astype(np.float32) * np.exp(-6.9 * t / rt60)[:, None].astype(np.float32)
     ir /= np.sqrt(np.sum(ir ** 2, axis=0, keepdims=True))
     wet = oaconvolve(audio, ir, axes=0)[:len(audio)]  # each channel with its own response
@@ -327,9 +330,9 @@ def room(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
     return (1 - mix) * audio + mix * wet
 
 
-def _finish(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
+def _finish(rng: np.random.Generator, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Reverb, then a random peak level between -12 and -1 dBFS."""
-    audio = room(rng, audio)
+    audio = room(rng, audio, sample_rate)
     return audio / np.max(np.abs(audio)) * 10 ** (rng.uniform(-12, -1) / 20)
 
 
@@ -339,8 +342,8 @@ _RENDERER: Renderer | None = None
 def render_chunk(jobs: list[Job]) -> list[Path]:
     """Render consecutive recordings of one bank on one fresh synth."""
     global _RENDERER
-    if _RENDERER is None:
-        _RENDERER = Renderer()
+    if _RENDERER is None or _RENDERER.sample_rate != jobs[0].sample_rate:
+        _RENDERER = Renderer(jobs[0].sample_rate)
     _RENDERER.begin(jobs[0].bank)
     return [path for job in jobs for path in render_job(job)]
 
@@ -351,7 +354,7 @@ def render_job(job: Job) -> list[Path]:
     key, scale = int(rng.integers(12)), (MAJOR if rng.random() < 0.6 else MINOR)
     tempo = rng.uniform(60, 160)
     drums = rng.random() < 0.4
-    name = bank_name(job.bank)
+    name, rate = bank_name(job.bank), job.sample_rate
     if job.kind == "train":
         code = CODES[job.index % len(CODES)]
         seconds = CLIP_SECONDS * CLIPS_PER_RECORDING
@@ -360,14 +363,14 @@ def render_job(job: Job) -> list[Path]:
             mix += _accompaniment(rng, seconds, tempo, key, scale) * 10 ** (rng.uniform(-20, -8) / 20)
         if drums:
             mix += _drums(rng, seconds, tempo) * 10 ** (rng.uniform(-14, -6) / 20)
-        mix = _finish(rng, mix)
+        mix = _finish(rng, mix, rate)
         genre = GENRES[int(rng.integers(len(GENRES)))]
         folder = job.out / name / "train" / code
         folder.mkdir(parents=True, exist_ok=True)
-        paths, n = [], int(CLIP_SECONDS * OUT_RATE)
+        paths, n = [], int(CLIP_SECONDS * rate)
         for k in range(CLIPS_PER_RECORDING):
             path = folder / f"{name}__[{code}][{'dru' if drums else 'nod'}][{genre}]{job.index:05d}__{k + 1}.wav"
-            sf.write(path, mix[k * n:(k + 1) * n], OUT_RATE, subtype="PCM_16")
+            sf.write(path, mix[k * n:(k + 1) * n], rate, subtype="PCM_16")
             paths.append(path)
         return paths
     seconds = float(rng.uniform(*TEST_SECONDS))
@@ -377,11 +380,11 @@ def render_job(job: Job) -> list[Path]:
               for c in codes)
     if drums:
         mix = mix + _drums(rng, seconds, tempo) * 10 ** (rng.uniform(-12, -4) / 20)
-    mix = _finish(rng, mix)
+    mix = _finish(rng, mix, rate)
     folder = job.out / name / "test"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}-{job.index:05d}.wav"
-    sf.write(path, mix, OUT_RATE, subtype="PCM_16")
+    sf.write(path, mix, rate, subtype="PCM_16")
     path.with_suffix(".txt").write_text("".join(f"{CODES[c]}\t\n" for c in codes))
     return [path]
 
@@ -412,8 +415,10 @@ def _drums(rng, seconds, tempo) -> np.ndarray:
 
 
 def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: int = 100, test_excerpts: int = 40,
-                   seed: int = 0, workers: int | None = None, progress: bool = True) -> dict:
-    """Render both layouts for each bank under `out/<bank>/{train,test}`; returns counts and seconds."""
+                   seed: int = 0, workers: int | None = None, progress: bool = True,
+                   sample_rate: int = OUT_RATE) -> dict:
+    """Render both layouts for each bank under `out/<bank>/{train,test}` at `sample_rate` (stereo 16-bit);
+    returns counts and seconds."""
     import time
 
     from tqdm import tqdm
@@ -422,7 +427,7 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
     for bank in banks:
         resolve_bank(bank)  # fail before starting processes
     recordings = -(-train_per_class // CLIPS_PER_RECORDING) * len(CODES)  # per bank, classes interleaved
-    chunks = [[Job(b, kind, i, seed, out) for i in range(start, min(start + CHUNK, count))]
+    chunks = [[Job(b, kind, i, seed, out, sample_rate) for i in range(start, min(start + CHUNK, count))]
               for b in banks for kind, count in (("train", recordings), ("test", test_excerpts))
               for start in range(0, count, CHUNK)]
     start = time.perf_counter()
@@ -438,7 +443,7 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
         (out / bank_name(bank)).mkdir(parents=True, exist_ok=True)
         (out / bank_name(bank) / MANIFEST).write_text(json.dumps({
             "bank": bank_name(bank), "seed": seed, "train_per_class": train_per_class,
-            "test_excerpts": test_excerpts, "renderer": RENDERER_VERSION}, indent=1) + "\n")
+            "test_excerpts": test_excerpts, "sample_rate": sample_rate, "renderer": RENDERER_VERSION}, indent=1) + "\n")
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
     stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
              "x_realtime": round(audio_seconds / elapsed, 1)}
