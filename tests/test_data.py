@@ -16,6 +16,7 @@ from irmas.data import download
 from irmas.data.layouts import detect_layout, parse_training_name, read_testing, read_training, split_by_recording
 from irmas.data.render import render_dataset
 from irmas.labels import CODES
+from tests.conftest import run_cli
 
 
 def test_training_names_parse_drums_and_genre_as_metadata_not_instruments():
@@ -258,8 +259,8 @@ def test_render_records_what_rendered_it_at_the_rate_asked(tmp_path):
     and at which rate (training data renders at the model's 22,050 Hz in half the time)."""
     from irmas.data.render import RENDERER_VERSION, read_manifest
 
-    render_dataset(["FluidR3_GM"], tmp_path, train_per_class=0, test_excerpts=1, seed=7, workers=1, progress=False,
-                   sample_rate=22050)
+    run_cli("data", "render", "--bank", "FluidR3_GM", "--out", str(tmp_path), "--train-per-class", "0",
+            "--test-excerpts", "1", "--seed", "7", "--workers", "1", "--sample-rate", "22050")
     manifest = read_manifest(tmp_path / "FluidR3_GM")
     assert manifest == {"bank": "FluidR3_GM", "seed": 7, "train_per_class": 0, "test_excerpts": 1,
                         "sample_rate": 22050, "renderer": RENDERER_VERSION}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# About 26-28 minutes on a 2-core Xeon (26.1 before label smoothing); 45.8 on a slow 2-core AMD EPYC VM. Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
+# 37.0 minutes on a slow 2-core AMD EPYC VM (8.6 rendering, 27.7 training); 26.1 on a 2-core Xeon when it still rendered at
+# 44.1 kHz (about 23 expected now, not measured). Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
