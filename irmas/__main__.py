@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--train-per-class", type=int, default=100, help="3 s training clips per class and bank")
     r.add_argument("--test-excerpts", type=int, default=40, help="multi-label test excerpts per bank")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--sample-rate", type=int, default=44100,
-                   help="Hz; IRMAS's 44100 by default, the model's 22050 renders 1.6x faster")
+    r.add_argument("--sample-rate", type=int, default=None,
+                   help="Hz (default: IRMAS's 44100); the model's 22050 renders 1.6x faster")
     r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
     args = parser.parse_args(argv)
@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         from .data.download import download_irmas
         download_irmas(args.out, [p.strip() for p in args.parts.split(",") if p.strip()])
         return 0
-    from .data.render import render_dataset
+    from .data.render import OUT_RATE, render_dataset
     render_dataset(args.bank, args.out, train_per_class=args.train_per_class,
                    test_excerpts=args.test_excerpts, seed=args.seed, workers=args.workers,
-                   sample_rate=args.sample_rate)
+                   sample_rate=args.sample_rate or OUT_RATE)
     return 0
 
 
