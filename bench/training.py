@@ -23,7 +23,7 @@ from .common import table
 
 CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"
 CPU_BATCH = {"starter.yaml": 32, "panns_cnn14.yaml": 4}  # CNN14 at 32 would take minutes per step here
-GPU_BATCH = 32  # both configs' batch size
+GPU_BATCH = 32  # both configs' batch per process
 
 
 def system_from_config(name: str) -> InstrumentSystem:

@@ -2,6 +2,7 @@
 `bench.fit` times a real `train fit`: its table must describe the run that happened."""
 
 import pytest
+import yaml
 
 from bench.__main__ import ALL, parse_args
 
@@ -33,9 +34,11 @@ def test_fit_benchmark_reports_each_epoch_of_a_real_run_with_its_phase(tmp_path)
 
 
 def test_fit_benchmark_steps_as_many_clips_as_the_configs_processes_together(tmp_path):
-    """starter.yaml trains as two DDP processes of 16 clips; the benchmark's one process takes all 32."""
-    from bench.fit import run
+    """starter.yaml trains as two DDP processes; the benchmark's one process takes both their clips."""
+    from bench.fit import CONFIGS, run
 
+    settings = yaml.safe_load((CONFIGS / "starter.yaml").read_text())
+    assert settings["trainer"]["devices"] == 2
     report = run("starter.yaml", clips=44, epochs=1, unfreeze_epoch=None, work=tmp_path,
                  extra=["--model.tower_channels=[4, 8]"])
-    assert "batch 32," in report
+    assert f"batch {2 * settings['data']['batch_size']}," in report

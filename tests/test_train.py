@@ -75,6 +75,16 @@ def test_augmentation_mixes_up_to_max_mixed_clips_into_multi_label_targets():
     assert torch.equal(tiny_system(mix_prob=0.0).augment(waves, targets)[1], targets)
 
 
+def test_time_shift_rotates_each_clip_by_its_own_random_amount():
+    torch.manual_seed(0)
+    waves = torch.arange(8 * 1000, dtype=torch.float32).reshape(8, 1000)  # row i holds i*1000 .. i*1000+999
+    shifted, targets = tiny_system().augment(waves, torch.eye(11)[:8])
+    starts = shifted[:, 0].long() - torch.arange(8) * 1000
+    for clip, start, original in zip(shifted, starts, waves):
+        assert torch.equal(clip, torch.cat([original[start:], original[:start]]))  # wrapped round, not padded
+    assert len(set(starts.tolist())) > 1 and torch.equal(targets, torch.eye(11)[:8])
+
+
 def test_mixture_dirs_add_every_3s_clip_of_each_excerpt_with_all_its_labels(rendered):
     import soundfile as sf
 

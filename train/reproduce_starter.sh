@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# 37.0 minutes on a slow 2-core AMD EPYC VM (8.0 rendering, 27.7 training, 1.2 the rest); 26.1 on a 2-core Xeon
-# when it still rendered at 44.1 kHz (about 23 expected now, not measured).
+# 25.1 minutes on a slow 2-core AMD EPYC VM (7.7 rendering, 16.0 training, 1.4 the rest); about 29 at the speed
+# it ran an hour earlier (its speed drifts by a third).
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
