@@ -1,14 +1,15 @@
 """Audio in: any file or microphone array -> mono float32 at SAMPLE_RATE, or a clear AudioError.
 
-soundfile reads wav/flac/ogg (and mp3 with libsndfile >= 1.1); ffmpeg decodes whatever it cannot.
+soundfile (libsndfile) is the fast path for wav/flac/ogg/mp3; PyAV, whose wheels carry FFmpeg, decodes
+everything else (m4a/aac, opus, webm, video soundtracks), so no system ffmpeg is needed. Files are read
+block by block and downmixed as they come, so a 10-minute stereo file never sits in memory as float channels.
 Every problem a user can cause is raised here, at the edge, as an AudioError with a readable sentence.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ SAMPLE_RATE = 22050
 MIN_SECONDS = 0.1
 MAX_SECONDS = 600.0  # 10 minutes; configurable per call
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this everywhere, there is nothing to recognise
+BLOCK_FRAMES = 1 << 16  # frames per block when reading files
+
+log = logging.getLogger(__name__)
 
 
 class AudioError(ValueError):
@@ -40,12 +44,13 @@ def load_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS,
     if info is not None and info.frames > 0:
         _check_duration(info.frames / info.samplerate, max_seconds, path.name)
         try:
-            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            blocks = [_downmix(b.T) for b in sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype="float32",
+                                                        always_2d=True)]
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(f"{path.name}: the audio data is corrupt ({err}).") from None
-        return prepare(data.T, sr, max_seconds, path.name, target_rate)
-    decoded = _decode_with_ffmpeg(path, max_seconds, target_rate)
-    return prepare(decoded, target_rate, max_seconds, path.name, target_rate)
+        return prepare(np.concatenate(blocks), info.samplerate, max_seconds, path.name, target_rate)
+    mono, rate = _decode_with_pyav(path, max_seconds)
+    return prepare(mono, rate, max_seconds, path.name, target_rate)
 
 
 def from_array(sample_rate: int, data: np.ndarray, max_seconds: float = MAX_SECONDS,
@@ -83,13 +88,17 @@ def prepare(data: np.ndarray, sample_rate: int, max_seconds: float, what: str,
     _check_duration(data.shape[1] / sample_rate, max_seconds, what)
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{what}: contains invalid samples (NaN or infinity).")
-    # Channel by channel: numpy's mean over axis 0 of a transposed (samples, channels) array is ~10x slower.
-    mono = sum(data[1:], data[0]) / len(data)
+    mono = _downmix(data)
     if sample_rate != target_rate:
         mono = resample(mono, sample_rate, target_rate)
     if np.max(np.abs(mono)) < SILENCE_PEAK:
         raise AudioError(f"{what}: is silent; there is nothing to recognise.")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _downmix(channels: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (n,) mean. Channel by channel: numpy's mean over axis 0 of a transposed array is ~10x slower."""
+    return channels[0].copy() if len(channels) == 1 else sum(channels[1:], channels[0]) / len(channels)
 
 
 def resample(mono: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
@@ -110,18 +119,36 @@ def _readable(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
-def _decode_with_ffmpeg(path: Path, max_seconds: float, sample_rate: int) -> np.ndarray:
-    """Formats libsndfile cannot read (mp3 on old builds, m4a, video soundtracks)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise AudioError(f"{path.name}: not a format soundfile reads, and ffmpeg is not installed to decode it.")
-    # Decode one second past the limit: enough to tell the file is too long without decoding an hour.
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-t", str(max_seconds + 1.0),
-           "-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=300)
-    if proc.returncode != 0 or not proc.stdout:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        if any("matches no streams" in d for d in detail):
+def _decode_with_pyav(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+    """Formats libsndfile cannot read: the first audio stream, through FFmpeg inside PyAV's wheel."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        raise AudioError(f"{path.name}: not an audio file, or a damaged one; it cannot be decoded.") from None
+    with container:
+        if not container.streams.audio:
             raise AudioError(f"{path.name}: no audio found; the file has no audio stream.")
-        raise AudioError(f"{path.name}: not an audio file, or a damaged one; it cannot be decoded.")
-    return np.frombuffer(proc.stdout, dtype="<f4").copy()
+        stream = container.streams.audio[0]
+        if container.duration:  # microseconds, from the header: refuse a long file before decoding it
+            _check_duration(container.duration / 1e6, max_seconds, path.name)
+        rate = stream.codec_context.sample_rate or stream.rate
+        # Decode one second past the limit at most: enough to tell a file without a header duration is too long.
+        limit = int((max_seconds + 1.0) * rate)
+        to_float = av.AudioResampler(format="fltp")  # planar float32, the stream's own layout and rate
+        blocks, n = [], 0
+        try:
+            for frame in container.decode(stream):
+                for out in to_float.resample(frame):
+                    blocks.append(_downmix(out.to_ndarray()))
+                    n += len(blocks[-1])
+                if n > limit:
+                    break
+        except av.error.FFmpegError as err:
+            if not blocks:
+                raise AudioError(f"{path.name}: not an audio file, or a damaged one; it cannot be decoded.") from None
+            log.warning("%s: decoding stopped early (%s); using the %.1f s before it.", path.name, err, n / rate)
+    if not blocks:
+        raise AudioError(f"{path.name}: no audio found; the audio stream is empty.")
+    return np.concatenate(blocks), rate

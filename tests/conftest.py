@@ -22,6 +22,21 @@ def tone(seconds: float = 3.0, sr: int = 22050, freq: float = 440.0, amp: float 
     return (y / np.max(np.abs(y)) * amp).astype(np.float32)
 
 
+def encode(path: Path, samples: np.ndarray, rate: int, codec: str, container: str | None = None) -> Path:
+    """Write (n,) or (n, channels) float samples with an FFmpeg encoder (PyAV's), as a phone or browser would."""
+    import av
+
+    planar = np.atleast_2d(np.asarray(samples, dtype=np.float32).T)
+    layout = {1: "mono", 2: "stereo"}[len(planar)]
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path
+
+
 def plot_array(value) -> np.ndarray:
     """A plotly JSON array as numpy: plotly 6 sends arrays as {'dtype', 'bdata' (base64)[, 'shape']}."""
     if isinstance(value, dict) and "bdata" in value:
