@@ -7,6 +7,7 @@ UI wiring only: loading, features, prediction and figures all come from the `irm
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -14,11 +15,11 @@ import gradio as gr
 import numpy as np
 import torch
 
-from irmas.audio import AudioError, from_array, load_audio
+from irmas.audio import MAX_SECONDS, AudioError, from_array, load_audio
 from irmas.data.layouts import AUDIO_SUFFIXES
 from irmas.features import ThreeBandSTFT
 from irmas.hub import LoadedModel, load_model
-from irmas.labels import NAMES
+from irmas.labels import NAMES, name
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
 from irmas.predict import WINDOW_SECONDS, Prediction, predict_waveform
 
@@ -31,13 +32,23 @@ except ImportError:
         return fn
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-MAX_FILE_SIZE = "100mb"
+MAX_FILE_MB = 200  # a 10-minute 48 kHz 24-bit stereo wav (the longest audio.MAX_SECONDS allows) is ~173 MB
 LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
+LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
+
+log = logging.getLogger("irmas.app")
 
 
 def label_values(prediction: Prediction) -> dict[str, float]:
     """What gr.Label shows: human name -> probability."""
     return {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
+
+
+def example_label(path: Path) -> str:
+    """`cel_voi.ogg` -> "Cello and voice": example files are named by the IRMAS codes they hold."""
+    names = [name(code) if code in NAMES else code for code in path.stem.split("_")]
+    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return text[:1].upper() + text[1:]
 
 
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
@@ -48,16 +59,22 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
 
     @on_gpu
     def analyse(audio_path: str | None):
+        """Verdict, top 5, bars, spectrograms, timeline; a rejected input leaves its sentence on the page."""
         if not audio_path:
-            raise gr.Error("No audio yet: record something or upload a file first.")
+            return nothing("No audio yet: upload a file or record something first.")
         try:
             waveform = load_audio(audio_path, target_rate=model.sample_rate)
         except AudioError as err:
-            raise gr.Error(str(err)) from None
+            log.info("rejected input: %s", err)
+            return nothing(str(err))
         prediction = predict_waveform(model, waveform)
         several = len(prediction.window_starts) > 1
-        return (label_values(prediction), probabilities_bar(prediction), band_spectrograms(plot_features, waveform),
-                gr.Plot(timeline(prediction) if several else None, visible=several))
+        return (f"### {prediction.summary}", label_values(prediction), probabilities_bar(prediction),
+                band_spectrograms(plot_features, waveform),
+                gr.update(value=timeline(prediction) if several else None, visible=several))
+
+    def nothing(reason: str):
+        return (f"### Could not analyse this input\n{reason}", None, None, None, gr.update(value=None, visible=False))
 
     def live(chunk, buffer):
         """Append the new microphone chunk, keep the last 3 s, and classify that window."""
@@ -75,25 +92,35 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         prediction = predict_waveform(model, buffer)
         return label_values(prediction), probabilities_bar(prediction), buffer
 
-    with gr.Blocks(title="IRMAS instrument recognition") as demo:
-        gr.Markdown("# Which instruments are playing?\nRecord or upload a few seconds of music. The model "
+    with gr.Blocks(title="IRMAS instrument recognition", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# Which instruments are playing?\nUpload or record a few seconds of music. The model "
                     "knows 11 instruments: " + ", ".join(NAMES.values()) + ".")
-        gr.Markdown(f"**Model:** {loaded.describe()}", elem_id="model-line")
+        gr.Markdown(loaded.describe(), elem_id="model-line")
         with gr.Tab("Analyse a recording"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Music")
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                     label="Upload a file (or switch to the microphone below)", elem_id="audio")
+                    gr.Markdown(LIMITS, elem_id="limits")
                     button = gr.Button("Analyse", variant="primary", interactive=False)
-                    top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+                    verdict = gr.Markdown("", elem_id="verdict")
+                    top5 = gr.Label(num_top_classes=5, label="Most likely", show_heading=False, elem_id="top5")
                 with gr.Column(scale=2):
                     bars = gr.Plot(label="Instrument probabilities", elem_id="probabilities")
-            timeline_plot = gr.Plot(label="Timeline", visible=False)
-            spectrograms = gr.Plot(label="Three-band spectrograms", elem_id="spectrograms")
-            outputs = [top5, bars, spectrograms, timeline_plot]
-            examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            # Rendered below the examples, so the examples sit next to the input rather than under long figures.
+            timeline_plot = gr.Plot(label="Timeline", visible=False, elem_id="timeline", render=False)
+            spectrograms = gr.Plot(label="What the model hears: three frequency bands", elem_id="spectrograms",
+                                   render=False)
+            outputs = [verdict, top5, bars, spectrograms, timeline_plot]
+            examples = sorted(p for p in EXAMPLES_DIR.glob("*.*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if examples:
-                gr.Examples(examples, inputs=audio, outputs=outputs, fn=analyse, cache_examples=True, cache_mode="lazy",
+                # Run on click, not cached: an analysis takes ~0.1 s, and Gradio's example cache fails on the
+                # timeline's visibility update ('Plot' object has no attribute 'info', Gradio 6.31).
+                gr.Examples([str(p) for p in examples], inputs=audio, outputs=outputs, fn=analyse, run_on_click=True,
+                            cache_examples=False, example_labels=[example_label(p) for p in examples],
                             label="Examples (rendered from General MIDI sound banks)")
+            timeline_plot.render()
+            spectrograms.render()
             # The button only works once there is audio: empty submissions never reach the model.
             audio.change(lambda a: gr.Button(interactive=a is not None), audio, button, api_visibility="private",
                          queue=False)
@@ -121,10 +148,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="a public gradio.live link")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("irmas").setLevel(logging.INFO)  # one line per rejected input
     loaded = load_model(args.model)
     print(loaded.describe())
     build_demo(loaded).launch(server_name=args.host, server_port=args.port, share=args.share,
-                              max_file_size=MAX_FILE_SIZE)
+                              max_file_size=f"{MAX_FILE_MB}mb")
 
 
 if __name__ == "__main__":

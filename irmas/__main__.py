@@ -97,8 +97,7 @@ def _predict(args) -> int:
             print(json.dumps({"file": str(path), **pred.to_dict()}))
         else:
             top = sorted(zip(pred.labels, pred.probabilities), key=lambda x: -x[1])[:3]
-            found = ", ".join(NAMES.get(c, c) for c in pred.detected)
-            print(f"{path}: {found}  ({'  '.join(f'{c} {p:.2f}' for c, p in top)})")
+            print(f"{path}: {pred.summary}  ({'  '.join(f'{NAMES.get(c, c)} {p:.2f}' for c, p in top)})")
     return 1 if failures == len(files) else 0
 
 

@@ -31,12 +31,15 @@ class LoadedModel:
     name: str  # folder path or repo id
     revision: str | None = None
     fallback_reason: str | None = None  # set when a named model was not used
+    trained_on: str | None = None  # the model card's `trained_on` phrase, where it has one
 
     def describe(self) -> str:
-        """One line for the UI/CLI: where the weights came from and, on fallback, why."""
-        where = {"bundled": f"bundled model ({self.name})", "local": f"local model {self.name}",
-                 "hub": f"Hub model {self.name}@{self.revision or 'main'}"}[self.source]
-        text = f"Using the {where}; labels: {', '.join(self.model.labels)}."
+        """One sentence for people: which model it is, what it learnt from and, on fallback, why."""
+        where = {"bundled": "the model that comes with the app", "local": f"the model from the folder "
+                 f"{Path(self.name).name}", "hub": f"the Hub model {self.name}@{self.revision or 'main'}"}[self.source]
+        params = sum(p.numel() for p in self.model.parameters()) / 1e6
+        text = (f"Using {where}: a {params:.1f} M-parameter network that listens to three frequency bands, "
+                f"trained on {self.trained_on or 'data its model card does not name'}.")
         if self.fallback_reason:
             text += f" The requested model was not used: {self.fallback_reason}"
         return text
@@ -62,19 +65,33 @@ def load_model(spec: str | None = None, bundled_dir: str | os.PathLike = BUNDLED
             model = _from_folder(spec)
         except Exception as err:  # noqa: BLE001 - a broken folder falls back like a missing repo
             return _load_bundled(bundled_dir, f"{spec} is not a loadable model folder ({err}).")
-        return LoadedModel(for_inference(model), "local", str(spec))
+        return LoadedModel(for_inference(model), "local", str(spec), trained_on=trained_on(Path(spec) / "README.md"))
     repo_id, revision = parse_spec(spec)
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         return _load_bundled(bundled_dir, f"{spec!r} is neither a folder nor a Hub repo id (owner/name[@revision]).")
     try:
-        model = _from_hub(repo_id, revision)
+        model, card = _from_hub(repo_id, revision)
     except Exception as err:  # noqa: BLE001 - network, auth, missing repo/revision, bad files: all fall back
         return _load_bundled(bundled_dir, f"could not load {spec} from the Hub ({_short(err)}).")
-    return LoadedModel(for_inference(model), "hub", repo_id, revision)
+    return LoadedModel(for_inference(model), "hub", repo_id, revision, trained_on=trained_on(card))
 
 
-def _from_hub(repo_id: str, revision: str | None, deadline: float | None = None) -> InstrumentClassifier:
-    """Load from the Hub (or its cache), giving up after `deadline` seconds.
+def trained_on(card: Path | None) -> str | None:
+    """The `trained_on` phrase of a model card's YAML front matter (None without a card or the key)."""
+    if card is None or not card.is_file():
+        return None
+    from huggingface_hub import metadata_load
+
+    try:
+        value = (metadata_load(card) or {}).get("trained_on")
+    except Exception:  # noqa: BLE001 - a card with broken YAML still leaves a usable model
+        return None
+    return str(value).strip() or None if value is not None else None
+
+
+def _from_hub(repo_id: str, revision: str | None,
+              deadline: float | None = None) -> tuple[InstrumentClassifier, Path | None]:
+    """Load the model and its card from the Hub (or its cache), giving up after `deadline` seconds.
 
     huggingface_hub retries unreachable hosts with back-off for ~25 s; the load runs in a daemon
     thread so a slow or absent network costs at most the deadline.
@@ -100,15 +117,20 @@ def _from_hub(repo_id: str, revision: str | None, deadline: float | None = None)
     return result["model"]
 
 
-def _download(repo_id: str, revision: str | None) -> InstrumentClassifier:
-    from huggingface_hub import constants
+def _download(repo_id: str, revision: str | None) -> tuple[InstrumentClassifier, Path | None]:
+    from huggingface_hub import constants, hf_hub_download
 
     # huggingface_hub reads these at call time; honour the user's own settings if they made any.
     if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
         constants.HF_HUB_ETAG_TIMEOUT = HUB_TIMEOUT_S
     if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
         constants.HF_HUB_DOWNLOAD_TIMEOUT = HUB_TIMEOUT_S
-    return InstrumentClassifier.from_pretrained(repo_id, revision=revision, strict=True)
+    model = InstrumentClassifier.from_pretrained(repo_id, revision=revision, strict=True)
+    try:
+        card = Path(hf_hub_download(repo_id, "README.md", revision=revision))
+    except Exception:  # noqa: BLE001 - a repo without a card still has a usable model
+        card = None
+    return model, card
 
 
 def _from_folder(folder: str | os.PathLike) -> InstrumentClassifier:
@@ -123,7 +145,8 @@ def _load_bundled(bundled_dir: str | os.PathLike, reason: str | None) -> LoadedM
         raise ModelNotFoundError(
             (reason + " " if reason else "") + f"No bundled model at {bundled_dir} (expected model.safetensors).")
     model = _from_folder(bundled_dir)
-    return LoadedModel(for_inference(model), "bundled", str(bundled_dir), fallback_reason=reason)
+    return LoadedModel(for_inference(model), "bundled", str(bundled_dir), fallback_reason=reason,
+                       trained_on=trained_on(bundled_dir / "README.md"))
 
 
 def _short(err: Exception) -> str:

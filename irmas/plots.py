@@ -16,15 +16,17 @@ from .predict import WINDOW_SECONDS, Prediction
 
 MAX_COLUMNS = 1200  # spectrogram columns sent to the browser; longer recordings are max-pooled in time
 DB_RANGE = 80  # dB shown below each band's loudest point
-BAND_TITLES = ("0-1 kHz (n_fft 1024)", "1-4 kHz (n_fft 512)", "4-11 kHz (n_fft 256)")
+BAND_TITLES = ("Low band, 0-1 kHz: the notes' pitch (finest frequency detail)",
+               "Middle band, 1-4 kHz: tone colour",
+               "High band, 4-11 kHz: brightness, breath and attacks (finest time detail)")
 
 
 def band_spectrograms(features: ThreeBandSTFT, waveform: np.ndarray) -> go.Figure:
-    """One dB heatmap per band, stacked top (low band) to bottom, time in s and frequency in Hz."""
+    """One heatmap per band, stacked top (low band) to bottom: loudness in dB below the band's loudest point."""
     with torch.inference_mode():
         bands = features(torch.from_numpy(np.ascontiguousarray(waveform))[None])
-    traces, layout = [], dict(height=720, margin=dict(l=60, r=20, t=40, b=40), annotations=[])
-    height, gap = 0.82 / len(bands), 0.09
+    traces, layout = [], dict(height=800, margin=dict(l=70, r=20, t=70, b=40), annotations=[])
+    height, gap = 0.76 / len(bands), 0.12
     for i, spec in enumerate(bands):
         db = (20 / np.log(10)) * spec[0].numpy().T  # natural-log magnitude -> dB, (bins, frames)
         times = features.frame_times(i, db.shape[1]).numpy()
@@ -33,21 +35,20 @@ def band_spectrograms(features: ThreeBandSTFT, waveform: np.ndarray) -> go.Figur
             cols = db.shape[1] // step * step
             db = db[:, :cols].reshape(db.shape[0], -1, step).max(axis=2)
             times = times[:cols:step]
-        top = float(np.ceil(db.max()))
-        low, high = max(top - DB_RANGE, -128.0), min(top, 127.0)
-        z = np.clip(np.round(db), low, high).astype(np.int8)
+        db -= np.ceil(db.max())  # 0 dB is the band's loudest point, so no scale reads "+20 dB"
+        z = np.clip(np.round(db), -DB_RANGE, 0).astype(np.int8)
         axis = "" if i == 0 else str(i + 1)
         y0 = 1 - (i + 1) * height - i * gap / 2
         traces.append(go.Heatmap(
-            z=z, x=times.astype(np.float32), y=features.frequencies(i).numpy().astype(np.float32), zmin=low,
-            zmax=high, colorscale="Magma", xaxis=f"x{axis}", yaxis=f"y{axis}",
-            colorbar=dict(title="dB", len=height, y=y0 + height / 2),
+            z=z, x=times.astype(np.float32), y=features.frequencies(i).numpy().astype(np.float32), zmin=-DB_RANGE,
+            zmax=0, colorscale="Magma", xaxis=f"x{axis}", yaxis=f"y{axis}",
+            colorbar=dict(title="dB below<br>loudest", len=height, y=y0 + height / 2),
             hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z} dB<extra></extra>"))
         layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", domain=[0, 1],
                                       title="time (s)" if i == len(bands) - 1 else None)
-        layout[f"yaxis{axis}"] = dict(anchor=f"x{axis}", domain=[y0, y0 + height], title="Hz")
-        layout["annotations"].append(dict(text=BAND_TITLES[i], x=0.5, y=y0 + height, xref="paper", yref="paper",
-                                          xanchor="center", yanchor="bottom", showarrow=False))
+        layout[f"yaxis{axis}"] = dict(anchor=f"x{axis}", domain=[y0, y0 + height], title="pitch (Hz)")
+        layout["annotations"].append(dict(text=f"<b>{BAND_TITLES[i]}</b>", x=0, y=y0 + height + 0.01, xref="paper",
+                                          yref="paper", xanchor="left", yanchor="bottom", showarrow=False))
     return go.Figure(traces, layout)
 
 

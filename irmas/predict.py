@@ -33,20 +33,33 @@ class Prediction:
 
     @property
     def detected(self) -> list[str]:
-        """Labels at or above the threshold, most probable first; never empty (the top one at least)."""
+        """Labels at or above the threshold, most probable first; empty when none of them is heard."""
         order = np.argsort(-self.probabilities)
-        hits = [self.labels[i] for i in order if self.probabilities[i] >= self.threshold]
-        return hits or [self.labels[order[0]]]
+        return [self.labels[i] for i in order if self.probabilities[i] >= self.threshold]
+
+    @property
+    def summary(self) -> str:
+        """One sentence for people: what was heard, or plainly that none of the instruments was."""
+        names = [NAMES.get(c, c) for c in self.detected]
+        if names:
+            heard = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            return f"Heard: {heard}."
+        top = int(np.argmax(self.probabilities))
+        return (f"None of the {len(self.labels)} instruments is heard (the closest, "
+                f"{NAMES.get(self.labels[top], self.labels[top])}, is at {self.probabilities[top]:.2f}, "
+                f"below the threshold {self.threshold:.2f}).")
 
     def to_dict(self) -> dict:
         return {
             "probabilities": {c: round(float(p), 4) for c, p in zip(self.labels, self.probabilities)},
             "detected": self.detected,
             "detected_names": [NAMES.get(c, c) for c in self.detected],
+            "summary": self.summary,
             "threshold": self.threshold,
             "duration": round(self.duration, 3),
+            # float64 before rounding: float32 values print as 0.062300000339746475
             "timeline": {"window_starts": [round(float(s), 3) for s in self.window_starts],
-                         "probabilities": np.round(self.timeline, 4).tolist()},
+                         "probabilities": np.round(self.timeline.astype(np.float64), 4).tolist()},
         }
 
 

@@ -39,11 +39,17 @@ def test_several_instruments_can_be_detected_at_once(tiny_model_dir):
     assert pred.probabilities.sum() > 1.5  # independent sigmoids, not a softmax
 
 
-def test_detected_is_never_empty_and_follows_the_threshold(tiny_model):
-    pred = predict_waveform(tiny_model, tone(3.0), threshold=1.01)
-    assert pred.detected == [pred.labels[int(np.argmax(pred.probabilities))]]
+def test_detected_follows_the_threshold_and_says_plainly_when_nothing_is_heard(tiny_model):
+    none = predict_waveform(tiny_model, tone(3.0), threshold=1.01)
+    assert none.detected == [] and none.summary.startswith("None of the 11 instruments is heard")
     low = predict_waveform(tiny_model, tone(3.0), threshold=0.0)
-    assert len(low.detected) == 11
+    assert len(low.detected) == 11 and low.summary.startswith("Heard: ") and " and " in low.summary
+
+
+def test_json_rounds_timeline_and_probabilities_to_four_digits(tiny_model):
+    out = predict_waveform(tiny_model, tone(7.0)).to_dict()
+    values = list(out["probabilities"].values()) + [v for row in out["timeline"]["probabilities"] for v in row]
+    assert all(len(repr(v).split(".")[-1]) <= 4 for v in values)
 
 
 def test_stereo_48k_file_gives_same_probabilities_as_mono_22k(tmp_path, tiny_model):
