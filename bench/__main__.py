@@ -10,7 +10,7 @@ import importlib
 
 from .common import machine
 
-ALL = ("inference", "features", "startup", "training", "accuracy")
+ALL = ("inference", "features", "startup", "load", "training", "accuracy")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

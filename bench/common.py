@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import socket
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 
@@ -39,3 +44,40 @@ def table(title: str, header: list[str], rows: list[list]) -> str:
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
     out = [f"\n### {title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     return "\n".join(out + [line(r) for r in rows])
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+@contextlib.contextmanager
+def serve_app(*args: str, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """`python app.py` on a free loopback port: yields (url, process, seconds until it answered)."""
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                Client(url, verbose=False)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.perf_counter() - start > timeout or app.poll() is not None:
+                    raise RuntimeError(f"the app did not start within {timeout:g} s") from None
+                time.sleep(0.2)
+        yield url, app, time.perf_counter() - start
+    finally:
+        app.terminate()
+        app.wait()
