@@ -42,3 +42,13 @@ def test_fit_benchmark_steps_as_many_clips_as_the_configs_processes_together(tmp
     report = run("starter.yaml", clips=44, epochs=1, unfreeze_epoch=None, work=tmp_path,
                  extra=["--model.tower_channels=[4, 8]"])
     assert f"batch {2 * settings['data']['batch_size']}," in report
+
+
+def test_load_benchmark_reports_memory_after_each_round_of_concurrent_clients():
+    from bench.load import run
+
+    report = run(rounds=2, clients=2, requests=2)
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in report.splitlines() if line.startswith("| ")]
+    assert [r[0] for r in rows[1:]] == ["after one request", "round 1", "round 2"]
+    for r in rows[2:]:
+        assert r[1] == "4" and float(r[2]) > 0 and 100 < float(r[4]) <= float(r[5])  # 2 x 2 requests, RSS <= peak

@@ -287,13 +287,17 @@ def test_export_writes_a_loadable_model_with_a_card(tmp_path, trained_ckpt):
     from irmas.model import InstrumentClassifier
     from train.export import export, load_system
 
-    out = export(trained_ckpt, tmp_path / "out", {"training_data": "tiny render", "config": "seed_everything: 0"})
+    out = export(trained_ckpt, tmp_path / "out", {"training_data": "tiny render", "config": "seed_everything: 0",
+                                                  "trained_on": "a tiny render: two banks", "results": "| TimGM6mb | 0.5 |"})
     model = InstrumentClassifier.from_pretrained(str(out), strict=True).eval()
     system = load_system(trained_ckpt)
     x = torch.randn(2, 66150)
     assert torch.equal(model(x), system.model(x))
     card = (out / "README.md").read_text()
-    assert "tiny render" in card and "CC BY-NC-SA" in card
+    assert "tiny render" in card and "CC BY-NC-SA" in card and "| TimGM6mb | 0.5 |" in card
+    assert "## Limitations" in card and "sources it never heard" in card
+    from irmas.hub import trained_on
+    assert trained_on(out / "README.md") == "a tiny render: two banks"  # what the app's model line says
     for metric in ("val/accuracy", "val/macro_f1", "val/multilabel_micro_f1", "val/loss"):  # every score, not one
         assert f"| {metric} | 0." in card
     assert "| `gel` | electric guitar |" in card

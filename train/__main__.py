@@ -34,6 +34,8 @@ def _tools(argv: list[str]) -> int:
     e.add_argument("out_dir", type=Path)
     e.add_argument("--config", type=Path, help="the training YAML, copied into the card")
     e.add_argument("--training-data", default=None, help="one paragraph for the card")
+    e.add_argument("--trained-on", default=None, help="a short phrase the app shows: what the model learnt from")
+    e.add_argument("--results", type=Path, default=None, help="a markdown file of figures on test data")
     p = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub")
     p.add_argument("folder", type=Path)
     p.add_argument("--repo-id", required=True)
@@ -56,6 +58,10 @@ def _tools(argv: list[str]) -> int:
         card = {"config": args.config.read_text() if args.config else ""}
         if args.training_data:
             card["training_data"] = args.training_data
+        if args.trained_on:
+            card["trained_on"] = args.trained_on
+        if args.results:
+            card["results"] = args.results.read_text()
         print(export(args.ckpt, args.out_dir, card))
     else:
         print(push(args.folder, args.repo_id, args.revision, args.private))

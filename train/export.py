@@ -34,16 +34,16 @@ def load_system(ckpt: str | os.PathLike, state: dict | None = None) -> Instrumen
 def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | None = None) -> Path:
     """Write config.json + model.safetensors + README.md (model card) for the model in `ckpt`.
 
-    `card` may hold `training_data`, `metrics` (name -> value) and `config` (the training YAML text).
+    `card` may hold `training_data` (a paragraph), `trained_on` (a phrase the app shows), `results` (markdown:
+    figures on test data), `metrics` (name -> value) and `config` (the training YAML text).
     """
     state = read_checkpoint(ckpt)
     system = load_system(ckpt, state)
     out_dir = Path(out_dir)
     system.model.save_pretrained(out_dir)
     card = dict(card or {})
-    metrics = card.get("metrics") or {k: round(float(v), 4) for k, v in _checkpoint_metrics(state).items()}
-    (out_dir / "README.md").write_text(model_card(system.model, metrics, card.get("training_data", "not recorded"),
-                                                  card.get("config", ""), state.get("epoch")))
+    card.setdefault("metrics", {k: round(float(v), 4) for k, v in _checkpoint_metrics(state).items()})
+    (out_dir / "README.md").write_text(model_card(system.model, epoch=state.get("epoch"), **card))
     return out_dir
 
 
@@ -58,17 +58,19 @@ def _checkpoint_metrics(state: dict) -> dict:
     return out
 
 
-def model_card(model: InstrumentClassifier, metrics: dict, training_data: str, config: str, epoch) -> str:
+def model_card(model: InstrumentClassifier, metrics: dict | None = None, training_data: str = "not recorded",
+               config: str = "", epoch=None, trained_on: str | None = None, results: str = "") -> str:
+    """The Hub model card: what the model is, what it learnt from (with licences), what it scores, its limits."""
     params = sum(p.numel() for p in model.parameters())
     first_width, last_width = model.towers[0].blocks[0].conv1.out_channels, model.towers[0].fc1.in_features
     frame_ms = 1000 * model.features.bands[0]["hop"] * model.towers[0].time_pool / model.sample_rate
     labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
-    metric_rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items()) or "| (none recorded) | |"
+    metric_rows = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none recorded) | |"
+    front = "\n".join(["library_name: irmas", "license: mit", "pipeline_tag: audio-classification",
+                       "tags: [audio-classification, musical-instrument-recognition, irmas]"]
+                      + ([f"trained_on: {json.dumps(trained_on)}"] if trained_on else []))
     return f"""---
-library_name: irmas
-license: mit
-pipeline_tag: audio-classification
-tags: [audio-classification, musical-instrument-recognition, irmas]
+{front}
 ---
 # IRMAS instrument recogniser
 
@@ -87,25 +89,36 @@ Detection threshold: {model.threshold}.
 ## Training data
 {training_data}
 
+Licences of the training sources: FluidR3_GM and MuseScore_General (General MIDI sound banks) are MIT; IRMAS,
+where a model is trained on it, is CC BY-NC-SA 3.0 (non-commercial) and is not redistributed here.
+
+## Results
+{results.strip() or "Not recorded for this export."}
+
 ## Validation (epoch {epoch})
+Same-source validation: a sanity check, not a forecast of what the model does on other sources.
+
 | metric | value |
 |---|---|
 {metric_rows}
 
-## Intended use
-Demonstrations and research on predominant-instrument recognition in short music excerpts. Not for
-instruments outside the 11 classes (drums, bass, synthesisers are never reported).
+## Limitations
+- It knows only these 11 instruments: drums, bass, synthesisers and everything else are never reported, and a
+  recording of none of the 11 can still raise some of them.
+- A model trained on rendered audio (sound banks, not recordings) does markedly worse on sources it never heard:
+  other sound banks, sample libraries, real instruments recorded with a microphone. Judge it by the figures on
+  unheard sources above, not by its validation figures.
+- 3 s windows: the timeline cannot resolve faster changes; the clip's figure is the windows' average.
 
-## Licence note
-The code and these weights are MIT. If a model is trained on IRMAS itself, note that IRMAS is
-CC BY-NC-SA 3.0 (non-commercial) and is not redistributed here.
+## Intended use
+Demonstrations and research on instrument recognition in short music excerpts.
 
 ## Use
 ```python
 from irmas.model import InstrumentClassifier
 from irmas.predict import predict_file
 model = InstrumentClassifier.from_pretrained("owner/name", strict=True).eval()
-print(predict_file(model, "song.wav").detected)
+print(predict_file(model, "song.wav").summary)
 ```
 
 ## Training config
