@@ -13,6 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from .common import ROOT, memory_mb, serve_app, table
+
 PHASES = """
 import time; t0 = time.perf_counter()
 import torch, irmas.predict, irmas.hub; t1 = time.perf_counter()

