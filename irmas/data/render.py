@@ -1,4 +1,4 @@
-"""Render IRMAS-layout audio from General MIDI sound banks with FluidSynth.
+"""Render IRMAS-layout audio from General MIDI sound banks with FluidSynth, or from real recorded notes.
 
 Real IRMAS cannot be fetched everywhere and must not be redistributed, so the bundled model learns from
 recorded-instrument sound banks instead. Each "recording" is a short random piece: a predominant
@@ -7,7 +7,8 @@ accompaniment and drums, in a random key, tempo, register and dynamic. Parts are
 a time, normalised to a common loudness (so banks of different levels look alike), mixed in float,
 and given a seeded room reverb; every random choice comes from a generator seeded by
 (seed, bank, kind, index), and each fixed chunk of CHUNK consecutive recordings is rendered by one
-fresh synth, so output does not depend on how work is spread over processes.
+fresh synth, so output does not depend on how work is spread over processes. A folder of real per-note
+recordings (`python -m irmas data samples`) is played instead by irmas.data.sampler, with the same music.
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
 
 
 def resolve_bank(bank: str) -> Path:
-    """A known bank name -> its Debian path, or a path to any .sf2/.sf3 file."""
+    """A known bank name -> its Debian path, a path to any .sf2/.sf3 file, or a folder of fetched samples."""
+    from .sampler import is_sample_library
+
     path = Path(BANKS.get(bank, bank))
-    if not path.is_file():
+    if not path.is_file() and not is_sample_library(path):
         known = ", ".join(BANKS)
         raise FileNotFoundError(f"sound bank {bank!r} not found: give one of {known} (install the Debian packages "
-                                f"fluid-soundfont-gm / musescore-general-soundfont) or a path to a .sf2/.sf3 file")
+                                f"fluid-soundfont-gm / musescore-general-soundfont), a path to a .sf2/.sf3 file, or a "
+                                f"folder `python -m irmas data samples` fetched")
     return path
 
 
@@ -256,6 +260,13 @@ class Renderer:
         self.rendered += self._drain(self.synth)
         self._samples(-self.rendered % 64)
 
+    def presets(self, code: str) -> tuple[int | tuple[int, int], ...]:
+        """The General MIDI presets that may play IRMAS class `code`."""
+        return INSTRUMENTS[code][0]
+
+    def codes(self) -> tuple[str, ...]:
+        return CODES
+
     def has(self, preset: int | tuple[int, int]) -> bool:
         """Whether the loaded bank defines this preset (variation presets differ between banks)."""
         bank, program = preset if isinstance(preset, tuple) else (0, preset)
@@ -341,9 +352,12 @@ _RENDERER: Renderer | None = None
 
 def render_chunk(jobs: list[Job]) -> list[Path]:
     """Render consecutive recordings of one bank on one fresh synth."""
+    from .sampler import Sampler, is_sample_library
+
     global _RENDERER
-    if _RENDERER is None or _RENDERER.sample_rate != jobs[0].sample_rate:
-        _RENDERER = Renderer(jobs[0].sample_rate)
+    kind = Sampler if is_sample_library(jobs[0].bank) else Renderer
+    if not isinstance(_RENDERER, kind) or _RENDERER.sample_rate != jobs[0].sample_rate:
+        _RENDERER = kind(jobs[0].sample_rate)
     _RENDERER.begin(jobs[0].bank)
     return [path for job in jobs for path in render_job(job)]
 
@@ -357,6 +371,8 @@ def render_job(job: Job) -> list[Path]:
     name, rate = bank_name(job.bank), job.sample_rate
     if job.kind == "train":
         code = CODES[job.index % len(CODES)]
+        if code not in _RENDERER.codes():  # a sample library without this class (no singing voice)
+            return []
         seconds = CLIP_SECONDS * CLIPS_PER_RECORDING
         mix = _instrument(rng, code, seconds, tempo, key, scale)
         for _ in range(int(rng.integers(0, 3))):  # 0-2 quieter accompanying sounds
@@ -375,7 +391,9 @@ def render_job(job: Job) -> list[Path]:
         return paths
     seconds = float(rng.uniform(*TEST_SECONDS))
     count = int(rng.choice([1, 2, 3, 4], p=[0.3, 0.35, 0.25, 0.1]))
-    codes = sorted(rng.choice(len(CODES), size=count, replace=False).tolist())
+    available = _RENDERER.codes()
+    picked = rng.choice(len(available), size=min(count, len(available)), replace=False)
+    codes = [CODES.index(available[i]) for i in sorted(picked)]
     mix = sum(_instrument(rng, CODES[c], seconds, tempo, key, scale) * 10 ** (rng.uniform(-3, 3) / 20)
               for c in codes)
     if drums:
@@ -390,7 +408,8 @@ def render_job(job: Job) -> list[Path]:
 
 
 def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
-    presets, low, high, chords = INSTRUMENTS[code]
+    _, low, high, chords = INSTRUMENTS[code]
+    presets = _RENDERER.presets(code)
     keys = {p: _RENDERER.playable(p, low, high) for p in presets}
     available = [p for p in presets if keys[p]]
     if not available:
@@ -402,12 +421,14 @@ def _instrument(rng, code, seconds, tempo, key, scale) -> np.ndarray:
 
 
 def _accompaniment(rng, seconds, tempo, key, scale) -> np.ndarray:
-    """Either an unlabelled GM sound or another IRMAS instrument, as real backing tracks have."""
-    if rng.random() < 0.5:
+    """Either an unlabelled GM sound or another IRMAS instrument, as real backing tracks have (only the
+    second from a sample library, which has no General MIDI sounds)."""
+    if rng.random() < 0.5 and isinstance(_RENDERER, Renderer):
         programs, low, high = ACCOMPANIMENT
         notes = compose(rng, seconds, low, high, bool(rng.random() < 0.5), tempo, key, scale)
         return _RENDERER.part(int(rng.choice(programs)), notes, seconds)
-    return _instrument(rng, CODES[int(rng.integers(len(CODES)))], seconds, tempo, key, scale)
+    codes = _RENDERER.codes()
+    return _instrument(rng, codes[int(rng.integers(len(codes)))], seconds, tempo, key, scale)
 
 
 def _drums(rng, seconds, tempo) -> np.ndarray:
@@ -439,11 +460,15 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
                           unit="chunk", disable=not progress):
             files += paths
     elapsed = time.perf_counter() - start
+    from .sampler import SAMPLER_VERSION, is_sample_library, library_sets
+
     for bank in banks:
         (out / bank_name(bank)).mkdir(parents=True, exist_ok=True)
-        (out / bank_name(bank) / MANIFEST).write_text(json.dumps({
-            "bank": bank_name(bank), "seed": seed, "train_per_class": train_per_class,
-            "test_excerpts": test_excerpts, "sample_rate": sample_rate, "renderer": RENDERER_VERSION}, indent=1) + "\n")
+        manifest = {"bank": bank_name(bank), "seed": seed, "train_per_class": train_per_class,
+                    "test_excerpts": test_excerpts, "sample_rate": sample_rate, "renderer": RENDERER_VERSION}
+        if is_sample_library(bank):
+            manifest.update(sampler=SAMPLER_VERSION, sample_sets=library_sets(bank))
+        (out / bank_name(bank) / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
     stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
              "x_realtime": round(audio_seconds / elapsed, 1)}
