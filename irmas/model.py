@@ -19,6 +19,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .audio import SAMPLE_RATE
 from .features import BANDS, ThreeBandSTFT
 from .labels import CODES
+from .musicnn import EMBED_DIM as MUSICNN_DIM
+from .musicnn import N_FRAMES as MUSICNN_FRAMES
+from .musicnn import MelFrontEnd, Musicnn, load_musicnn
 
 CNN14_CHANNELS = (64, 128, 256, 512, 1024, 2048)  # PANNs Cnn14: the full-size tower
 # the CPU setting of the bundled model: 0.40 GFLOP per window at full frame rate (0.10 at time_pool 4), CNN14 29.6
@@ -105,7 +108,10 @@ class InstrumentClassifier(
         bands: list[dict] = [dict(b) for b in BANDS],
         threshold: float = DEFAULT_THRESHOLD,
         time_pool: int = 1,
+        encoder: str | None = None,
     ):
+        """`encoder`: "MTT_musicnn" or "MSD_musicnn" adds a fourth branch, musicnn's 200-d embedding of the
+        same waveform (irmas.musicnn; pretrained on real music and held fixed), to the fusion input."""
         super().__init__()
         self.labels = list(labels)
         self.sample_rate = sample_rate
@@ -115,8 +121,14 @@ class InstrumentClassifier(
             Tower(last - first, tuple(tower_channels), embed_dim, tower_dropout, time_pool)
             for first, last in self.features.bins
         )
-        layers: list[nn.Module] = []
+        self.encoder_name = encoder
+        self.encoder: Musicnn | None = None
         width = embed_dim * len(self.towers)
+        if encoder:
+            self.encoder = load_musicnn(encoder).requires_grad_(False)
+            self.encoder_features = MelFrontEnd(sample_rate)
+            width += MUSICNN_DIM
+        layers: list[nn.Module] = []
         for dim, p in zip(fusion_dims, fusion_dropout):
             layers += [nn.Linear(width, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Dropout(p)]
             width = dim
@@ -125,20 +137,31 @@ class InstrumentClassifier(
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         bands = self.features(waveforms)
-        return self.classify(bands)
+        return self.classify(bands, self.encode(waveforms) if self.encoder is not None else None)
 
-    def classify(self, bands: list[torch.Tensor]) -> torch.Tensor:
-        """Logits from band spectrograms (lets training augment features before the towers)."""
-        embedding = torch.cat([tower(spec) for tower, spec in zip(self.towers, bands)], dim=1)
-        return self.head(self.fusion(embedding))
+    def encode(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The encoder branch's embedding (batch, 200) of 3 s windows; fixed, so never in training mode."""
+        self.encoder.eval()
+        with torch.no_grad():
+            return self.encoder(self.encoder_features(waveforms)[:, :MUSICNN_FRAMES])
+
+    def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from band spectrograms and, with an encoder, its embedding (`encode`): training augments
+        the spectrograms before the towers, and may compute the fixed embeddings once per clip."""
+        parts = [tower(spec) for tower, spec in zip(self.towers, bands)]
+        if self.encoder is not None:
+            if encoded is None:
+                raise ValueError("this model has an encoder branch: pass its embedding (model.encode)")
+            parts.append(encoded)
+        return self.head(self.fusion(torch.cat(parts, dim=1)))
 
     def tower_parameters(self) -> list[nn.Parameter]:
         return [p for tower in self.towers for p in tower.parameters()]
 
     def head_parameters(self) -> list[nn.Parameter]:
-        """Everything that is not a tower: fusion and output layer (trained from the first epoch)."""
+        """Everything trainable that is not a tower: fusion and output layer (trained from the first epoch)."""
         tower_ids = {id(p) for p in self.tower_parameters()}
-        return [p for p in self.parameters() if id(p) not in tower_ids]
+        return [p for p in self.parameters() if id(p) not in tower_ids and p.requires_grad]
 
 
 def for_inference(model: InstrumentClassifier) -> InstrumentClassifier:

@@ -18,8 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     from .panns import PannsUnavailableError
     from .system import InstrumentSystem
 
+    class CLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            # the data module computes the model's fixed encoder embeddings once: one key sets both
+            parser.link_arguments("model.encoder", "data.encoder")
+
     try:
-        LightningCLI(InstrumentSystem, IrmasDataModule, args=argv, save_config_kwargs={"overwrite": True})
+        CLI(InstrumentSystem, IrmasDataModule, args=argv, save_config_kwargs={"overwrite": True})
     except PannsUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -108,12 +108,16 @@ class IrmasDataModule(L.LightningDataModule):
 
     `mixture_dirs`: testing-layout folders of rendered multi-instrument excerpts, cut into 3 s clips and
     added to training, so the model also learns from instruments playing together in one key and room
-    (never the excerpts it is evaluated on).
+    (never the excerpts it is evaluated on). `negative_dirs`: folders of audio that holds none of the
+    classes (`python -m irmas data negatives`), trained with all-zero targets. `encoder`: the model's fixed
+    encoder branch (irmas.musicnn); its embedding of every clip is computed once here, split over the DDP
+    processes, and batches carry it as a third tensor, so training runs the encoder once, not every epoch.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
-                 mixture_dirs: list[str] | None = None):
+                 mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
+                 encoder: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -137,9 +141,43 @@ class IrmasDataModule(L.LightningDataModule):
                 raise FileNotFoundError(f"no testing-layout excerpts (audio + .txt) under {hp.mixture_dirs}")
             mx, my, _ = load_clips(mixtures, "load mixtures", whole=True)
             x, y = torch.cat([x, mx]), torch.cat([y, my])
-        self.train_set = TensorDataset(x, y)
+        if hp.negative_dirs:
+            negatives = [Example(p, []) for d in hp.negative_dirs for p in sorted(Path(d).rglob("*"))
+                         if p.suffix.lower() in (".wav", ".flac", ".ogg")]
+            if not negatives:
+                raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
+            nx, ny, _ = load_clips(negatives, "load negatives")
+            x, y = torch.cat([x, nx]), torch.cat([y, ny])
+        self.train_set = TensorDataset(x, y, *self._encoded(x))
         x, y, _ = load_clips(val, "load val")
-        self.val_set = TensorDataset(x, y)
+        self.val_set = TensorDataset(x, y, *self._encoded(x))
+
+    def _encoded(self, waves: torch.Tensor) -> list[torch.Tensor]:
+        """[the encoder's embedding of each clip], or [] without an encoder; each process computes its share."""
+        if not self.hparams.encoder:
+            return []
+        from irmas.model import InstrumentClassifier
+
+        model = InstrumentClassifier(tower_channels=[1], encoder=self.hparams.encoder)
+        rank, world = self._shard()
+        mine = torch.arange(rank, len(waves), world)
+        parts = []
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(mine), 32), desc="encode", unit="batch", leave=False):
+                parts.append(model.encode(waves[mine[start:start + 32]]))
+        encoded = torch.cat(parts) if parts else torch.zeros(0, model.encoder.dense.out_features)
+        if world == 1:
+            return [encoded]
+        import torch.distributed as dist
+
+        size = -(-len(waves) // world)
+        gathered = [torch.zeros(size, encoded.shape[1]) for _ in range(world)]
+        dist.all_gather(gathered, torch.cat([encoded, torch.zeros(size - len(encoded), encoded.shape[1])]))
+        out = torch.zeros(len(waves), encoded.shape[1])
+        for r, part in enumerate(gathered):
+            index = torch.arange(r, len(waves), world)
+            out[index] = part[:len(index)]
+        return [out]
 
     def train_dataloader(self) -> StatefulDataLoader:
         # Stateful: Lightning stores its position in checkpoints, so a run killed mid-epoch resumes

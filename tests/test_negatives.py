@@ -1,0 +1,102 @@
+"""Sound of no instrument: the negatives' renderer, their place in training, quantisation augmentation, and
+what the bundled model says about such sound and about 8-bit and quiet 16-bit files."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from irmas.data.negatives import KINDS, render_negatives
+from irmas.hub import load_model
+from irmas.predict import predict_waveform
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def negatives(tmp_path_factory):
+    """Three clips of each kind, from a seed that no training set uses."""
+    out = tmp_path_factory.mktemp("negatives")
+    return render_negatives(out, 3 * len(KINDS), seed=1234)
+
+
+def test_negatives_are_every_kind_in_turn_seeded_and_at_varied_levels(negatives, tmp_path):
+    assert [p.name.split("-")[0] for p in negatives[:len(KINDS)]] == list(KINDS)
+    peaks = []
+    for path in negatives:
+        audio, rate = sf.read(path, dtype="float32")
+        assert rate == 22050 and audio.shape == (66150,)
+        peaks.append(20 * np.log10(np.abs(audio).max()))
+    assert min(peaks) >= -41 and max(peaks) <= -0.9 and max(peaks) - min(peaks) > 10
+    speech = sf.read(negatives[KINDS.index("speech")])[0]
+    assert np.mean(np.abs(speech) > 0.01 * np.abs(speech).max()) > 0.2  # words, not silence
+    again = render_negatives(tmp_path / "again", len(KINDS), seed=1234)
+    other = render_negatives(tmp_path / "other", len(KINDS), seed=99)
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(negatives, again))
+    assert not any(a.read_bytes() == b.read_bytes() for a, b in zip(negatives, other) if "dc" not in a.name)
+
+
+def test_negative_dirs_join_training_with_all_zero_targets(rendered, negatives):
+    from train.data import IrmasDataModule
+
+    with_negatives = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
+                                     val_dirs=[str(rendered / "MuseScore_General" / "train")],
+                                     negative_dirs=[str(negatives[0].parent)])
+    without = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
+                              val_dirs=[str(rendered / "MuseScore_General" / "train")])
+    with_negatives.setup("fit"), without.setup("fit")
+    _, targets = with_negatives.train_set.tensors
+    n = len(without.train_set)
+    assert len(targets) == n + len(negatives)
+    assert targets[n:].sum() == 0 and (targets[:n].sum(dim=1) >= 1).all()
+
+
+def test_quantize_stores_clips_as_8_bit_or_quiet_16_bit_and_renormalises():
+    from train.system import InstrumentSystem
+
+    torch.manual_seed(0)
+    system = InstrumentSystem(tower_channels=[4], quantize_prob=0.5)
+    t = torch.arange(66150) / 22050
+    wave = torch.sin(2 * torch.pi * 220 * t) * torch.linspace(0.01, 1, 66150)
+    waves = (wave / wave.abs().max())[None].repeat(64, 1)  # peak-normalised, as training clips are
+    out = system.quantize(waves)
+    distinct = torch.tensor([len(torch.unique(clip)) for clip in out])
+    changed = (out != waves).any(dim=1)
+    assert 16 < changed.sum() < 48  # about half
+    # 8-bit: at most 256 values; 16-bit at -30 dBFS or below: at most ~2,070
+    assert (distinct[changed] <= 2100).all() and (distinct[changed] <= 257).sum() > 5
+    assert (distinct[~changed] > 10_000).all()
+    torch.testing.assert_close(out.abs().amax(dim=1), torch.ones(64))  # peak-normalised, as prediction does
+    assert torch.equal(InstrumentSystem(tower_channels=[4]).augment(waves, torch.zeros(64, 11))[0].abs().amax(dim=1),
+                       torch.ones(64))  # off by default
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_model(None).model
+
+
+def test_bundled_model_hears_no_instrument_in_noise_hum_tones_speech_or_drums(bundled, negatives):
+    heard = {}
+    for path in negatives:
+        audio, rate = sf.read(path, dtype="float32")
+        prediction = predict_waveform(bundled, audio)
+        if prediction.detected:
+            heard[path.name] = prediction.summary
+    assert not heard, heard
+
+
+def _stored(audio: np.ndarray, level_db: float, bits: int) -> np.ndarray:
+    """`audio` as a file of `bits` bits would hold it at peak `level_db` dBFS (then read back as float)."""
+    steps = 2 ** (bits - 1)
+    return np.round(audio / np.abs(audio).max() * 10 ** (level_db / 20) * steps) / steps
+
+
+@pytest.mark.parametrize("example", ["cel_voi.ogg", "cla_pia.ogg", "gac_org.ogg", "gel_tru.ogg"])
+def test_8_bit_and_quiet_16_bit_files_give_the_float_files_answer(bundled, example):
+    audio, rate = sf.read(ROOT / "examples" / example, dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    expected = predict_waveform(bundled, audio).detected
+    for level_db, bits in ((-1, 8), (-60, 16)):
+        stored = _stored(audio, level_db, bits)
+        assert len(np.unique(stored)) < 300
+        assert predict_waveform(bundled, stored).detected == expected, (level_db, bits)
