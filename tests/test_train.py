@@ -345,3 +345,31 @@ def test_calibrate_writes_the_best_threshold_into_config_and_card(tmp_path, trai
     assert model.threshold == threshold
     worse = [evaluate_folder(model, f, threshold=0.97).metrics["micro_f1"] for f in folders]
     assert 0.0 <= f1 <= 1.0 and sum(s["micro_f1"] for s in scores) >= sum(worse)
+
+
+# ---------------------------------------------------------------- leave-one-source-out
+def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_path, rendered):
+    import yaml
+
+    from train.loso import main as loso
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "seed_everything": 0,
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "limit_train_batches": 2,
+                    "limit_val_batches": 1, "enable_progress_bar": False,
+                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "x"}}},
+        "model": {"tower_channels": [4, 8], "fusion_dims": [16], "fusion_dropout": [0.0], "embed_dim": 8},
+        "data": {"train_dirs": ["unused"], "batch_size": 4}}))
+    sources = {bank: {"train": str(rendered / bank / "train"), "test": str(rendered / bank / "test")}
+               for bank in ("FluidR3_GM", "MuseScore_General")}
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"recipe": str(recipe), "out": str(tmp_path / "loso"), "sources": sources}))
+    assert loso([str(plan), "--seed", "3"]) == 0
+    for held, kept in (("FluidR3_GM", "MuseScore_General"), ("MuseScore_General", "FluidR3_GM")):
+        fold = tmp_path / "loso" / f"{held}-seed3"
+        result = json.loads((fold / "result.json").read_text())
+        assert result["held_out"] == held and 0 <= result["solo_accuracy"] <= 1
+        config = yaml.safe_load(next(fold.glob("lightning_logs/version_*/config.yaml")).read_text())
+        assert config["data"]["train_dirs"] == [sources[kept]["train"]]
+        assert config["data"]["val_dirs"] == [sources[held]["train"]] and config["seed_everything"] == 3

@@ -1,5 +1,5 @@
 """`python -m train fit|validate --config train/configs/X.yaml`, `export CKPT OUT`, `calibrate OUT DIR...`,
-`push OUT --repo-id R`."""
+`push OUT --repo-id R`, `loso PLAN.yaml --seed N` (leave-one-source-out)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("export", "push", "calibrate"):
         return _tools(argv)
+    if argv and argv[0] == "loso":
+        from .loso import main as loso
+
+        return loso(argv[1:])
     from lightning.pytorch.cli import LightningCLI
 
     from .data import IrmasDataModule
