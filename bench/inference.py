@@ -1,5 +1,5 @@
 """Model forward per 3 s window (batch 1 and 16) and end to end (file -> probabilities -> figures),
-bundled model vs 3 x CNN14, on CPU (and GPU when present)."""
+bundled model vs the same with musicnn as a fourth branch vs 3 x CNN14, on CPU (and GPU when present)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def end_to_end(model, path: Path) -> None:
 def run(repeat: int = 10) -> str:
     bundled = load_model(None).model  # prepared by for_inference, as the app and CLI run it
     cnn14 = for_inference(InstrumentClassifier(tower_channels=list(CNN14_CHANNELS)))
+    # the bundled architecture plus the encoder branch (untrained fusion: the cost is what is measured here)
+    config = {k: getattr(bundled, k, None) for k in ("sample_rate", "threshold")}
+    four = for_inference(InstrumentClassifier(
+        tower_channels=[b.conv2.out_channels for b in bundled.towers[0].blocks], time_pool=bundled.towers[0].time_pool,
+        encoder="MTT_musicnn" if bundled.encoder is None else bundled.encoder_name, **config))
+    models = [("bundled", bundled), ("with musicnn branch", four), ("3 x CNN14", cnn14)]
+    if bundled.encoder is not None:
+        models.pop(1)
     rng = np.random.default_rng(0)
     rows = []
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -40,11 +48,11 @@ def run(repeat: int = 10) -> str:
             sf.write(files[seconds], 0.3 * rng.standard_normal((seconds * 44100, 2)), 44100)
         for device in devices:
             results = {}
-            for name, model in (("bundled", bundled), ("3 x CNN14", cnn14)):
+            for name, model in models:
                 model.to(device)
                 x1, x16 = torch.randn(1, 66150, device=device), torch.randn(16, 66150, device=device)
                 sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-                reps = repeat if name == "bundled" or device == "cuda" else max(3, repeat // 3)
+                reps = repeat if name != "3 x CNN14" or device == "cuda" else max(3, repeat // 3)
                 b1 = median_ms(lambda: (model(x1), sync()), reps)
                 b16 = median_ms(lambda: (model(x16), sync()), reps) / 16
                 e10 = median_ms(lambda: end_to_end(model, files[10]), reps)
@@ -54,7 +62,9 @@ def run(repeat: int = 10) -> str:
                 rows.append([device, name, f"{params / 1e6:.1f} M", f"{b1:.1f}", f"{b16:.1f}", f"{e10:.0f}",
                              f"{e60:.0f}"])
                 model.to("cpu")
-            ratio = [results["3 x CNN14"][i] / results["bundled"][i] for i in range(4)]
-            rows.append([device, "ratio CNN14 / bundled", "", *(f"{r:.0f}x" for r in ratio)])
+            for name in results:
+                if name != "bundled":
+                    ratio = [results[name][i] / results["bundled"][i] for i in range(4)]
+                    rows.append([device, f"ratio {name} / bundled", "", *(f"{r:.1f}x" for r in ratio)])
     return table("Inference (medians, ms)", ["device", "model", "params", "forward/window b1",
                                              "forward/window b16", "10 s end to end", "60 s end to end"], rows)

@@ -94,7 +94,7 @@ def test_encoder_branch_is_held_fixed_in_training(four_branch):
 
 
 def test_data_module_computes_each_clips_embedding_once(rendered):
-    from train.data import IrmasDataModule
+    from train.data import IrmasDataModule, as_float
 
     data = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
                            val_dirs=[str(rendered / "MuseScore_General" / "train")], batch_size=4,
@@ -103,5 +103,5 @@ def test_data_module_computes_each_clips_embedding_once(rendered):
     waves, _, encoded = data.train_set.tensors
     assert encoded.shape == (len(waves), musicnn.EMBED_DIM)
     model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
-    torch.testing.assert_close(encoded[:3], model.encode(waves[:3]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(encoded[:3], model.encode(as_float(waves[:3])), atol=1e-5, rtol=1e-5)
     assert len(data.val_set.tensors) == 3

@@ -26,20 +26,26 @@ from irmas.predict import WINDOW_SECONDS, frame_windows, normalize
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 
 
-def load_clips(examples: list[Example], desc: str = "load",
-               whole: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Decode, normalise and fit each file to 3 s; returns waveforms, multi-hot targets, files skipped.
+PCM_SCALE = 32767  # clips are held as 16-bit PCM of the peak-normalised audio (from 16-bit files: no loss)
 
-    `whole`: cut each file into every consecutive 3 s clip instead (a multi-label excerpt of 5-20 s
-    gives 1-6 clips, all with its labels).
+
+def load_clips(examples: list[Example], desc: str = "load",
+               whole: bool | list[bool] = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Decode, normalise and fit each file to 3 s; returns int16 waveforms (`as_float` turns a batch back into
+    float32), multi-hot targets and the number of files skipped.
+
+    `whole` (for all files, or one flag per file): cut a file into every consecutive 3 s clip instead (a
+    multi-label excerpt of 5-20 s gives 1-6 clips, all with its labels).
     """
-    # Decoded into one preallocated array (sized from the files' headers): stacking a list of clips would
-    # hold every clip twice at the end, which is what ran two DDP processes out of 24 GB on ~23,000 clips.
-    counts = [_clip_count(ex.path, whole) for ex in examples]
-    waves = np.zeros((sum(counts), CLIP_SAMPLES), dtype=np.float32)
+    # One preallocated array for every source (sized from the files' headers), in 16 bits: concatenating
+    # sources or stacking a list of clips held them twice, and two DDP processes holding ~31,000 float32
+    # clips each (8 GB) ran out of 24 GB.
+    flags = whole if isinstance(whole, list) else [whole] * len(examples)
+    counts = [_clip_count(ex.path, w) for ex, w in zip(examples, flags)]
+    waves = np.zeros((sum(counts), CLIP_SAMPLES), dtype=np.int16)
     targets = np.zeros((len(waves), len(CODES)), dtype=np.float32)
     n, skipped = 0, 0
-    for ex, expected in tqdm(list(zip(examples, counts)), desc=desc, unit="file", leave=False):
+    for ex, cut, expected in tqdm(list(zip(examples, flags, counts)), desc=desc, unit="file", leave=False):
         try:
             y = normalize(load_audio(ex.path))
         except AudioError as err:
@@ -47,17 +53,28 @@ def load_clips(examples: list[Example], desc: str = "load",
             skipped += 1
             continue
         # cut at a whole number of clips, so frame_windows adds no overlapping tail window
-        keep = max(1, len(y) // CLIP_SAMPLES) * CLIP_SAMPLES if whole else CLIP_SAMPLES
+        keep = max(1, len(y) // CLIP_SAMPLES) * CLIP_SAMPLES if cut else CLIP_SAMPLES
         clips, _ = frame_windows(y[:keep], CLIP_SAMPLES, CLIP_SAMPLES)
         if n + len(clips) > len(waves):  # a header that undercounted: grow (rare, costs one copy)
-            waves = np.concatenate([waves, np.zeros((n + len(clips) - len(waves), CLIP_SAMPLES), np.float32)])
+            waves = np.concatenate([waves, np.zeros((n + len(clips) - len(waves), CLIP_SAMPLES), np.int16)])
             targets = np.concatenate([targets, np.zeros((len(waves) - len(targets), len(CODES)), np.float32)])
-        waves[n:n + len(clips)] = clips
+        waves[n:n + len(clips)] = np.round(clips * PCM_SCALE)
         targets[n:n + len(clips), [CODES.index(c) for c in ex.labels]] = 1.0
         n += len(clips)
     if skipped:
         warnings.warn(f"{skipped} of {len(examples)} files could not be read and were skipped")
     return torch.from_numpy(waves[:n]), torch.from_numpy(targets[:n]), skipped
+
+
+def as_float(waves: torch.Tensor) -> torch.Tensor:
+    """int16 clips from `load_clips` -> float32 in [-1, 1]."""
+    return waves.float() / PCM_SCALE
+
+
+def collate(batch: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    """Stack a batch of (clip, targets[, embedding]) and turn the int16 clips into float32."""
+    columns = [torch.stack(column) for column in zip(*batch)]
+    return [as_float(columns[0]), *columns[1:]]
 
 
 def _clip_count(path: Path, whole: bool) -> int:
@@ -134,20 +151,18 @@ class IrmasDataModule(L.LightningDataModule):
             train, val = examples, [ex for d in hp.val_dirs for ex in read_training(Path(d))]
         else:
             train, val = split_by_recording(examples, hp.val_fraction, hp.seed)
-        x, y, _ = load_clips(train, "load train")
+        mixtures, negatives = [], []
         if hp.mixture_dirs:
             mixtures = [ex for d in hp.mixture_dirs for ex in read_testing(Path(d))]
             if not mixtures:
                 raise FileNotFoundError(f"no testing-layout excerpts (audio + .txt) under {hp.mixture_dirs}")
-            mx, my, _ = load_clips(mixtures, "load mixtures", whole=True)
-            x, y = torch.cat([x, mx]), torch.cat([y, my])
         if hp.negative_dirs:
             negatives = [Example(p, []) for d in hp.negative_dirs for p in sorted(Path(d).rglob("*"))
                          if p.suffix.lower() in (".wav", ".flac", ".ogg")]
             if not negatives:
                 raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
-            nx, ny, _ = load_clips(negatives, "load negatives")
-            x, y = torch.cat([x, nx]), torch.cat([y, ny])
+        x, y, _ = load_clips(train + mixtures + negatives, "load train",
+                             whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
         self.train_set = TensorDataset(x, y, *self._encoded(x))
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y, *self._encoded(x))
@@ -164,7 +179,7 @@ class IrmasDataModule(L.LightningDataModule):
         parts = []
         with torch.inference_mode():
             for start in tqdm(range(0, len(mine), 32), desc="encode", unit="batch", leave=False):
-                parts.append(model.encode(waves[mine[start:start + 32]]))
+                parts.append(model.encode(as_float(waves[mine[start:start + 32]])))
         encoded = torch.cat(parts) if parts else torch.zeros(0, model.encoder.dense.out_features)
         if world == 1:
             return [encoded]
@@ -186,11 +201,13 @@ class IrmasDataModule(L.LightningDataModule):
         # system restores on resume.
         return StatefulDataLoader(self.train_set, batch_size=self.hparams.batch_size, drop_last=True,
                                   sampler=EpochShuffle(len(self.train_set), self.hparams.seed, *self._shard()),
-                                  num_workers=self.hparams.num_workers, generator=self._generator(1))
+                                  num_workers=self.hparams.num_workers, generator=self._generator(1),
+                                  collate_fn=collate)
 
     def val_dataloader(self) -> StatefulDataLoader:
         return StatefulDataLoader(self.val_set, batch_size=self.hparams.batch_size * 2,
-                                  num_workers=self.hparams.num_workers, generator=self._generator(2))
+                                  num_workers=self.hparams.num_workers, generator=self._generator(2),
+                                  collate_fn=collate)
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of this process: (0, 1) unless a DDP trainer runs it."""

@@ -66,6 +66,9 @@ def model_card(model: InstrumentClassifier, metrics: dict | None = None, trainin
     frame_ms = 1000 * model.features.bands[0]["hop"] * model.towers[0].time_pool / model.sample_rate
     labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
     metric_rows = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none recorded) | |"
+    encoder = (f" A fourth branch, musicnn's {model.encoder_name} embedding (a CNN trained on real music; weights "
+               "by Jordi Pons, Music Technology Group, Universitat Pompeu Fabra, ISC licence), held fixed, joins the "
+               "fusion.") if model.encoder is not None else ""
     front = "\n".join(["library_name: irmas", "license: mit", "pipeline_tag: audio-classification",
                        "tags: [audio-classification, musical-instrument-recognition, irmas]"]
                       + ([f"trained_on: {json.dumps(trained_on)}"] if trained_on else []))
@@ -76,7 +79,7 @@ def model_card(model: InstrumentClassifier, metrics: dict | None = None, trainin
 
 Which of the 11 IRMAS instruments play in a recording. Three-band STFT (0-1, 1-4, 4-11.025 kHz) at
 {model.sample_rate} Hz, one PANNs-style CNN tower per band (channels {first_width}
-... {last_width}, on {frame_ms:.0f} ms frames), an MLP fusion and 11 sigmoid outputs; {params:,} parameters.
+... {last_width}, on {frame_ms:.0f} ms frames), an MLP fusion and 11 sigmoid outputs; {params:,} parameters.{encoder}
 Input is audio (any length; 3 s windows are averaged), so no feature files are needed.
 
 ## Labels
@@ -89,7 +92,9 @@ Detection threshold: {model.threshold}.
 ## Training data
 {training_data}
 
-Licences of the training sources: FluidR3_GM and MuseScore_General (General MIDI sound banks) are MIT; IRMAS,
+Licences of the training sources: FluidR3_GM and MuseScore_General (General MIDI sound banks) are MIT. The real
+recorded notes, where used, are CC BY 3.0: tonejs-instruments by Nicholas Brosowsky (from VSCO 2 CE, Freesound,
+Karoryfer and the University of Iowa collections) and the Salamander Grand Piano V3 by Alexander Holm. IRMAS,
 where a model is trained on it, is CC BY-NC-SA 3.0 (non-commercial) and is not redistributed here.
 
 ## Results
@@ -103,8 +108,9 @@ Same-source validation: a sanity check, not a forecast of what the model does on
 {metric_rows}
 
 ## Limitations
-- It knows only these 11 instruments: drums, bass, synthesisers and everything else are never reported, and a
-  recording of none of the 11 can still raise some of them.
+- It knows only these 11 instruments: drums, bass, synthesisers and everything else are never reported. Trained
+  with sound of none of them (noise, hum, tones, speech, drums alone) it says so for such sound, but other
+  sounds of no instrument can still raise some of them.
 - A model trained on rendered audio (sound banks, not recordings) does markedly worse on sources it never heard:
   other sound banks, sample libraries, real instruments recorded with a microphone. Judge it by the figures on
   unheard sources above, not by its validation figures.
