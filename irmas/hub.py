@@ -38,7 +38,9 @@ class LoadedModel:
         where = {"bundled": "the model that comes with the app", "local": f"the model from the folder "
                  f"{Path(self.name).name}", "hub": f"the Hub model {self.name}@{self.revision or 'main'}"}[self.source]
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        text = (f"Using {where}: a {params:.1f} M-parameter network that listens to three frequency bands, "
+        listens = "three frequency bands" + (
+            ", and to a network pretrained on real music (musicnn)" if self.model.encoder is not None else "")
+        text = (f"Using {where}: a {params:.1f} M-parameter network that listens to {listens}, "
                 f"trained on {self.trained_on or 'data its model card does not name'}.")
         if self.fallback_reason:
             text += f" The requested model was not used: {self.fallback_reason}"

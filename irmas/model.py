@@ -16,11 +16,10 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from . import musicnn
 from .audio import SAMPLE_RATE
 from .features import BANDS, ThreeBandSTFT
 from .labels import CODES
-from .musicnn import EMBED_DIM as MUSICNN_DIM
-from .musicnn import N_FRAMES as MUSICNN_FRAMES
 from .musicnn import MelFrontEnd, Musicnn, load_musicnn
 
 CNN14_CHANNELS = (64, 128, 256, 512, 1024, 2048)  # PANNs Cnn14: the full-size tower
@@ -111,7 +110,8 @@ class InstrumentClassifier(
         encoder: str | None = None,
     ):
         """`encoder`: "MTT_musicnn" or "MSD_musicnn" adds a fourth branch, musicnn's 200-d embedding of the
-        same waveform (irmas.musicnn; pretrained on real music and held fixed), to the fusion input."""
+        same waveform (irmas.musicnn; pretrained on real music and held fixed), to the fusion input;
+        "MTT_musicnn/pooled" uses its 1,506 pooled front- and mid-end features instead."""
         super().__init__()
         self.labels = list(labels)
         self.sample_rate = sample_rate
@@ -125,9 +125,12 @@ class InstrumentClassifier(
         self.encoder: Musicnn | None = None
         width = embed_dim * len(self.towers)
         if encoder:
-            self.encoder = load_musicnn(encoder).requires_grad_(False)
+            weights, _, self.encoder_layer = encoder.partition("/")
+            if self.encoder_layer not in ("", "pooled"):
+                raise ValueError(f"encoder {encoder!r}: the layer after '/' can only be 'pooled'")
+            self.encoder = load_musicnn(weights).requires_grad_(False)
             self.encoder_features = MelFrontEnd(sample_rate)
-            width += MUSICNN_DIM
+            width += musicnn.POOLED_DIM if self.encoder_layer else musicnn.EMBED_DIM
         layers: list[nn.Module] = []
         for dim, p in zip(fusion_dims, fusion_dropout):
             layers += [nn.Linear(width, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Dropout(p)]
@@ -140,10 +143,11 @@ class InstrumentClassifier(
         return self.classify(bands, self.encode(waveforms) if self.encoder is not None else None)
 
     def encode(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The encoder branch's embedding (batch, 200) of 3 s windows; fixed, so never in training mode."""
+        """The encoder branch's embedding (batch, 200 or 1506) of 3 s windows; fixed, so never in training mode."""
         self.encoder.eval()
         with torch.no_grad():
-            return self.encoder(self.encoder_features(waveforms)[:, :MUSICNN_FRAMES])
+            mel = self.encoder_features(waveforms)[:, :musicnn.N_FRAMES]
+            return self.encoder(mel, layer=self.encoder_layer or "penultimate")
 
     def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None) -> torch.Tensor:
         """Logits from band spectrograms and, with an encoder, its embedding (`encode`): training augments

@@ -27,6 +27,7 @@ SAMPLE_RATE = 16000
 N_FFT, HOP, N_MELS = 512, 256, 96
 N_FRAMES = 187  # 3 s: the patch length the published models were trained on
 EMBED_DIM = 200  # the penultimate layer
+POOLED_DIM = 1506  # max and mean over time of the front and mid end's 753 channels (after their BatchNorm)
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # sha256 of the converted weights, so a damaged or substituted file is refused
@@ -118,7 +119,8 @@ class _ConvBN(nn.Module):
 
 
 class Musicnn(nn.Module):
-    """musicnn: log-mel (batch, frames, 96) -> penultimate (batch, 200), and tag logits with `tags=True`."""
+    """musicnn: log-mel (batch, frames, 96) -> penultimate (batch, 200), and tag logits with `tags=True`;
+    `layer="pooled"`: the normalised max and mean over time of every front- and mid-end channel (batch, 1506)."""
 
     def __init__(self, n_tags: int = 50):
         super().__init__()
@@ -135,7 +137,7 @@ class Musicnn(nn.Module):
         self.dense_bn = nn.BatchNorm1d(EMBED_DIM, eps=BN_EPS)
         self.tags = nn.Linear(EMBED_DIM, n_tags)
 
-    def forward(self, mel: torch.Tensor, tags: bool = False):
+    def forward(self, mel: torch.Tensor, tags: bool = False, layer: str = "penultimate"):
         x = self.input_bn(mel[:, None])  # (batch, 1, frames, 96)
         padded = F.pad(x, (0, 0, 3, 3))  # time only: the timbral filters' "same" in time
         features = [block.max_over_frequency(padded) for block in self.timbral]
@@ -148,6 +150,8 @@ class Musicnn(nn.Module):
         h3 = self.midend[2](h2) + h2
         dense = torch.cat([front, h1, h2, h3], dim=1)  # (batch, 753, frames)
         pooled = torch.stack([dense.amax(dim=2), dense.mean(dim=2)], dim=2).flatten(1)  # max, mean per channel
+        if layer == "pooled":
+            return self.pool_bn(pooled)
         x = F.dropout(self.pool_bn(pooled), 0.5, self.training)
         penultimate = self.dense_bn(F.relu(self.dense(x)))
         if not tags:

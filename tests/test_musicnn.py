@@ -72,6 +72,9 @@ def test_four_branch_model_saves_and_loads_through_the_hub_mixin(tmp_path, four_
     three = InstrumentClassifier(tower_channels=TINY_CHANNELS)
     assert three.encoder is None and three.fusion[0].in_features + musicnn.EMBED_DIM == \
         four_branch.fusion[0].in_features
+    pooled = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MSD_musicnn/pooled").eval()
+    assert pooled.encode(x).shape == (2, musicnn.POOLED_DIM)
+    assert pooled.fusion[0].in_features == three.fusion[0].in_features + musicnn.POOLED_DIM
 
 
 def test_encoder_branch_is_held_fixed_in_training(four_branch):

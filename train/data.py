@@ -180,7 +180,7 @@ class IrmasDataModule(L.LightningDataModule):
         with torch.inference_mode():
             for start in tqdm(range(0, len(mine), 32), desc="encode", unit="batch", leave=False):
                 parts.append(model.encode(as_float(waves[mine[start:start + 32]])))
-        encoded = torch.cat(parts) if parts else torch.zeros(0, model.encoder.dense.out_features)
+        encoded = torch.cat(parts) if parts else model.encode(torch.zeros(1, CLIP_SAMPLES))[:0]
         if world == 1:
             return [encoded]
         import torch.distributed as dist

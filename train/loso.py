@@ -7,7 +7,8 @@ model never heard. A source is a sound bank or the real recorded notes, rendered
 the held-out source: that would tune on it), calibrates the threshold on the other sources' excerpts, and
 reports solo accuracy and excerpt micro F1 on the held-out source, then the mean over folds.
 
-    python -m train loso train/configs/loso.yaml --seed 0 [--seed 1 ...] [--only samples] [-- fit overrides]
+    python -m train loso train/configs/loso.yaml --seed 0 [--seed 1 ...] [--only samples] [--out DIR] \
+        [-- --model.encoder MSD_musicnn ...]   # `train fit` overrides of the recipe for every fold
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("plan", type=Path, help="YAML: recipe, out, sources (name: train, mixtures, test)")
     parser.add_argument("--seed", type=int, action="append", default=None, help="repeat for several seeds")
     parser.add_argument("--only", action="append", default=None, help="run only these held-out sources")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the folds (default: the plan's `out`)")
     parser.add_argument("overrides", nargs="*", help="after --: extra `train fit` arguments for every fold")
     args = parser.parse_args(argv)
     plan = yaml.safe_load(args.plan.read_text())
-    out = Path(plan.get("out", "runs/loso"))
+    out = args.out or Path(plan.get("out", "runs/loso"))
     results = []
     for seed in args.seed or [0]:
         for held in args.only or list(plan["sources"]):
