@@ -93,14 +93,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, action="append", default=None, help="repeat for several seeds")
     parser.add_argument("--only", action="append", default=None, help="run only these held-out sources")
     parser.add_argument("--out", type=Path, default=None, help="folder of the folds (default: the plan's `out`)")
-    parser.add_argument("overrides", nargs="*", help="after --: extra `train fit` arguments for every fold")
-    args = parser.parse_args(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, overrides = parser.parse_args(argv[:cut]), argv[cut + 1:]  # after --: `train fit` arguments
     plan = yaml.safe_load(args.plan.read_text())
     out = args.out or Path(plan.get("out", "runs/loso"))
     results = []
     for seed in args.seed or [0]:
         for held in args.only or list(plan["sources"]):
             print(f"fold: without {held}, seed {seed}", file=sys.stderr)
-            results.append(run_fold(plan, held, seed, out, args.overrides))
+            results.append(run_fold(plan, held, seed, out, overrides))
     print(table(results))
     return 0
