@@ -365,7 +365,7 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
                for bank in ("FluidR3_GM", "MuseScore_General")}
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"recipe": str(recipe), "out": str(tmp_path / "loso"), "sources": sources}))
-    assert loso([str(plan), "--seed", "3"]) == 0
+    assert loso([str(plan), "--seed", "3", "--", "--model.time_pool", "2"]) == 0
     for held, kept in (("FluidR3_GM", "MuseScore_General"), ("MuseScore_General", "FluidR3_GM")):
         fold = tmp_path / "loso" / f"{held}-seed3"
         result = json.loads((fold / "result.json").read_text())
@@ -373,3 +373,4 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
         config = yaml.safe_load(next(fold.glob("lightning_logs/version_*/config.yaml")).read_text())
         assert config["data"]["train_dirs"] == [sources[kept]["train"]]
         assert config["data"]["val_dirs"] == [sources[held]["train"]] and config["seed_everything"] == 3
+        assert config["model"]["time_pool"] == 2  # the override after --
