@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the bundled checkpoint from scratch: render the data, train starter.yaml, export to checkpoints/.
-# (time: see README, Training) on a 2-core AMD EPYC VM. Run `bash install.sh` first (it makes .venv).
+# Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
+# to checkpoints/. About 27 minutes on a 2-core AMD EPYC VM. Run `bash install.sh` first (it makes .venv); needs
+# Debian's fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
