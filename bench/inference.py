@@ -34,7 +34,7 @@ def run(repeat: int = 10) -> str:
     config = {k: getattr(bundled, k, None) for k in ("sample_rate", "threshold")}
     four = for_inference(InstrumentClassifier(
         tower_channels=[b.conv2.out_channels for b in bundled.towers[0].blocks], time_pool=bundled.towers[0].time_pool,
-        encoder="MTT_musicnn" if bundled.encoder is None else bundled.encoder_name, **config))
+        encoder="MSD_musicnn/pooled" if bundled.encoder is None else bundled.encoder_name, **config))
     models = [("bundled", bundled), ("with musicnn branch", four), ("3 x CNN14", cnn14)]
     if bundled.encoder is not None:
         models.pop(1)
