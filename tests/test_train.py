@@ -356,9 +356,12 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump({
         "seed_everything": 0,
-        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "limit_train_batches": 2,
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "limit_train_batches": 2,
                     "limit_val_batches": 1, "enable_progress_bar": False,
-                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "x"}}},
+                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "x"}},
+                    # as the recipes do: the best epoch on validation (here the held-out source) would be kept
+                    "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                   "init_args": {"monitor": "val/loss", "mode": "max", "save_last": True}}]},
         "model": {"tower_channels": [4, 8], "fusion_dims": [16], "fusion_dropout": [0.0], "embed_dim": 8},
         "data": {"train_dirs": ["unused"], "batch_size": 4}}))
     sources = {bank: {"train": str(rendered / bank / "train"), "test": str(rendered / bank / "test")}
@@ -374,3 +377,5 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
         assert config["data"]["train_dirs"] == [sources[kept]["train"]]
         assert config["data"]["val_dirs"] == [sources[held]["train"]] and config["seed_everything"] == 3
         assert config["model"]["time_pool"] == 2  # the override after --
+        card = (fold / "model" / "README.md").read_text()
+        assert "## Validation (epoch 1)" in card  # the last epoch, whatever validation preferred

@@ -25,13 +25,27 @@ def fold_command(plan: dict, held: str, seed: int, root: Path, overrides: list[s
     """The `python -m train fit` call of one fold: every source but `held`, validated on `held`'s clips."""
     sources = plan["sources"]
     kept = [name for name in sources if name != held]
-    return [sys.executable, "-m", "train", "fit", "--config", plan["recipe"],
+    return [sys.executable, "-m", "train", "fit", "--config", str(last_epoch_recipe(plan["recipe"], root)),
             "--seed_everything", str(seed), "--data.seed", str(seed),
             "--data.train_dirs", json.dumps([sources[n]["train"] for n in kept]),
             "--data.mixture_dirs", json.dumps([sources[n]["mixtures"] for n in kept if sources[n].get("mixtures")]),
             "--data.val_dirs", json.dumps([sources[held]["train"]]),
             "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root),
             *overrides]
+
+
+def last_epoch_recipe(recipe: str, root: Path) -> Path:
+    """The recipe with its checkpoint kept for the last epoch, not the best one: the recipe's ModelCheckpoint
+    monitors validation, which here is the held-out source (and save_last only copies what it saves)."""
+    config = yaml.safe_load(Path(recipe).read_text())
+    for callback in config.get("trainer", {}).get("callbacks", []) or []:
+        if callback.get("class_path", "").endswith("ModelCheckpoint"):
+            callback["init_args"] = {**callback.get("init_args", {}), "monitor": "step", "mode": "max",
+                                     "save_last": True, "filename": "last-{epoch}"}
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "recipe.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def run_fold(plan: dict, held: str, seed: int, out: Path, overrides: list[str]) -> dict:
