@@ -114,8 +114,8 @@ def run(config: str, clips: int, epochs: int, unfreeze_epoch: int | None, extra:
     processes = settings["trainer"].get("devices", 1)
     batch = settings["data"]["batch_size"] * (processes if isinstance(processes, int) else 1)
     args = ["--config", str(CONFIGS / config), f"--data.train_dirs=[{data}]", "--data.val_dirs=null",
-            "--data.mixture_dirs=null", "--data.negative_dirs=null", "--trainer.devices=1",
-            "--trainer.strategy=auto", f"--data.batch_size={batch}",
+            "--data.mixture_dirs=null", "--data.negative_dirs=null", "--data.embedding_cache=null",
+            "--trainer.devices=1", "--trainer.strategy=auto", f"--data.batch_size={batch}",
             f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={work / 'runs'}",
             "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
     if settings["model"].get("panns_checkpoint"):

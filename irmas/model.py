@@ -30,6 +30,7 @@ FUSION_DIMS = (768, 512)
 FUSION_DROPOUT = (0.4, 0.3)
 TOWER_DROPOUT = 0.2  # after each conv block, as in PANNs
 DEFAULT_THRESHOLD = 0.5
+ENCODER_CPU_BATCH = 2  # windows per encoder call on a CPU (see InstrumentClassifier.encode)
 
 
 class ConvBlock(nn.Module):
@@ -145,9 +146,13 @@ class InstrumentClassifier(
     def encode(self, waveforms: torch.Tensor) -> torch.Tensor:
         """The encoder branch's embedding (batch, 200 or 1506) of 3 s windows; fixed, so never in training mode."""
         self.encoder.eval()
+        # On a CPU, two windows at a time: a window's front-end activations (9 MB) outgrow the caches in larger
+        # batches, which then cost up to 1.6x as much per window.
+        chunk = ENCODER_CPU_BATCH if waveforms.device.type == "cpu" else max(1, len(waveforms))
         with torch.no_grad():
             mel = self.encoder_features(waveforms)[:, :musicnn.N_FRAMES]
-            return self.encoder(mel, layer=self.encoder_layer or "penultimate")
+            layer = self.encoder_layer or "penultimate"
+            return torch.cat([self.encoder(part, layer=layer) for part in mel.split(chunk)])
 
     def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None) -> torch.Tensor:
         """Logits from band spectrograms and, with an encoder, its embedding (`encode`): training augments
@@ -180,7 +185,9 @@ def for_inference(model: InstrumentClassifier) -> InstrumentClassifier:
             if isinstance(block.bn1, nn.BatchNorm2d):
                 block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
                 block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
-    return model.to(memory_format=torch.channels_last)
+    # the towers only: musicnn's front end reduces over frequency, slow on a channels-last output
+    model.towers.to(memory_format=torch.channels_last)
+    return model
 
 
 @dataclass

@@ -107,14 +107,16 @@ class _ConvBN(nn.Module):
     def max_over_frequency(self, x: torch.Tensor) -> torch.Tensor:
         """`forward(x).amax(dim=3)`, the front end's pooling. In eval mode ReLU and BatchNorm are monotonic per
         channel, so they are applied after pooling (to the maximum, or to the minimum where BatchNorm's scale is
-        negative): the same numbers without two passes over the largest tensors of the model."""
+        negative, taken as the maximum of the negated filter): the same numbers with one pass over the largest
+        tensors of the model instead of three."""
         if self.training:
             return self.forward(x).amax(dim=3)
-        y = self.conv(x.contiguous(memory_format=torch.channels_last))  # oneDNN's fastest path for 1 channel in
-        bn = self.bn
+        bn, conv = self.bn, self.conv
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
-        extreme = torch.where(scale[:, None] >= 0, y.amax(dim=3), y.amin(dim=3))
+        sign = torch.where(scale >= 0, 1.0, -1.0).to(scale)
+        y = F.conv2d(x.contiguous(), conv.weight.contiguous() * sign[:, None, None, None], conv.bias * sign)
+        extreme = y.amax(dim=3) * sign[:, None]
         return F.relu(extreme) * scale[:, None] + shift[:, None]
 
 

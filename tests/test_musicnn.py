@@ -108,3 +108,32 @@ def test_data_module_computes_each_clips_embedding_once(rendered):
     model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
     torch.testing.assert_close(encoded[:3], model.encode(as_float(waves[:3])), atol=1e-5, rtol=1e-5)
     assert len(data.val_set.tensors) == 3
+
+
+def test_embedding_cache_is_read_back_and_completed(rendered, tmp_path):
+    from train.data import EmbeddingCache, IrmasDataModule, as_float
+
+    def setup(train_dirs):
+        data = IrmasDataModule(train_dirs=[str(rendered / d / "train") for d in train_dirs], batch_size=4,
+                               encoder="MTT_musicnn", embedding_cache=str(tmp_path))
+        data.setup("fit")
+        return data
+
+    first = setup(["FluidR3_GM"])
+    cache = EmbeddingCache(tmp_path, "MTT_musicnn")
+    stored = cache.load()
+    waves, _, encoded = first.train_set.tensors
+    assert len(stored) == len({EmbeddingCache.key(w) for w in torch.cat([waves, first.val_set.tensors[0]])})
+    # what the cache holds is what the next run uses: mark one clip's entry
+    marked = EmbeddingCache.key(waves[0])
+    stored[marked] = np.full(musicnn.EMBED_DIM, 7.0, dtype=np.float32)
+    cache.save(stored)
+    again = setup(["FluidR3_GM"])
+    torch.testing.assert_close(again.train_set.tensors[2][1:], encoded[1:])
+    assert torch.all(again.train_set.tensors[2][0] == 7.0)
+    # clips it has not seen are encoded and added; the others keep their embeddings
+    more = setup(["FluidR3_GM", "MuseScore_General"])
+    assert len(cache.load()) > len(stored)
+    model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
+    new_waves, _, new_encoded = more.train_set.tensors
+    torch.testing.assert_close(new_encoded[-2:], model.encode(as_float(new_waves[-2:])), atol=1e-5, rtol=1e-5)

@@ -7,6 +7,7 @@ inside the system, where it is cheap and identical on every device.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -119,6 +120,35 @@ class EpochShuffle(DistributedSampler):
             yield index
 
 
+class EmbeddingCache:
+    """Encoder embeddings of clips on disk, keyed by a hash of the clip's 16-bit samples: one `.npz` per
+    encoder and weights file (`<encoder>-<weights sha256 prefix>.npz`; no pickle), so changed weights never
+    return stale embeddings."""
+
+    def __init__(self, folder: str | Path, encoder: str):
+        from irmas.musicnn import WEIGHTS_SHA256
+
+        weights = encoder.partition("/")[0]
+        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{WEIGHTS_SHA256[weights][:12]}.npz"
+
+    @staticmethod
+    def key(clip: torch.Tensor) -> str:
+        return hashlib.blake2b(clip.numpy().tobytes(), digest_size=16).hexdigest()
+
+    def load(self) -> dict[str, np.ndarray]:
+        if not self.path.exists():
+            return {}
+        with np.load(self.path, allow_pickle=False) as stored:
+            return dict(zip(stored["keys"].tolist(), stored["embeddings"]))
+
+    def save(self, embeddings: dict[str, np.ndarray]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.stem + ".partial.npz")
+        np.savez(partial, keys=np.array(list(embeddings), dtype="U32"),
+                 embeddings=np.stack(list(embeddings.values())).astype(np.float32))
+        partial.replace(self.path)
+
+
 class IrmasDataModule(L.LightningDataModule):
     """Training-layout folders (real IRMAS or rendered). Validation: `val_dirs` if given (e.g. another
     sound bank, to measure generalisation), else a recording-disjoint split of the training folders.
@@ -129,12 +159,14 @@ class IrmasDataModule(L.LightningDataModule):
     classes (`python -m irmas data negatives`), trained with all-zero targets. `encoder`: the model's fixed
     encoder branch (irmas.musicnn); its embedding of every clip is computed once here, split over the DDP
     processes, and batches carry it as a third tensor, so training runs the encoder once, not every epoch.
+    `embedding_cache`: a folder where those embeddings are kept between runs (leave-one-source-out folds and
+    the final model encode the same clips).
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
-                 encoder: str | None = None):
+                 encoder: str | None = None, embedding_cache: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -168,21 +200,43 @@ class IrmasDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(x, y, *self._encoded(x))
 
     def _encoded(self, waves: torch.Tensor) -> list[torch.Tensor]:
-        """[the encoder's embedding of each clip], or [] without an encoder; each process computes its share."""
+        """[the encoder's embedding of each clip], or [] without an encoder. Clips already in the
+        `embedding_cache` are read from it; each process computes its share of the rest."""
         if not self.hparams.encoder:
             return []
         from irmas.model import InstrumentClassifier
 
         model = InstrumentClassifier(tower_channels=[1], encoder=self.hparams.encoder)
+        cache = EmbeddingCache(self.hparams.embedding_cache, self.hparams.encoder) \
+            if self.hparams.embedding_cache else None
+        keys = [EmbeddingCache.key(w) for w in waves] if cache else []
+        known = cache.load() if cache else {}
+        todo = [i for i, k in enumerate(keys) if k not in known] if cache else list(range(len(waves)))
+        computed = self._encode_shared(model, waves[todo])
+        if not cache:
+            return [computed]
+        out = torch.zeros(len(waves), computed.shape[1])
+        out[todo] = computed
+        pending = set(todo)
+        done = [i for i in range(len(waves)) if i not in pending]
+        if done:
+            out[done] = torch.from_numpy(np.stack([known[keys[i]] for i in done]))
+        if todo and self._shard()[0] == 0:
+            known.update(zip((keys[i] for i in todo), computed.numpy()))
+            cache.save(known)
+        return [out]
+
+    def _encode_shared(self, model, waves: torch.Tensor) -> torch.Tensor:
+        """Embeddings of `waves`, each DDP process computing every world-th clip, then all-gathered."""
         rank, world = self._shard()
         mine = torch.arange(rank, len(waves), world)
         parts = []
         with torch.inference_mode():
-            for start in tqdm(range(0, len(mine), 32), desc="encode", unit="batch", leave=False):
-                parts.append(model.encode(as_float(waves[mine[start:start + 32]])))
+            for start in tqdm(range(0, len(mine), 16), desc="encode", unit="batch", leave=False):
+                parts.append(model.encode(as_float(waves[mine[start:start + 16]])))
         encoded = torch.cat(parts) if parts else model.encode(torch.zeros(1, CLIP_SAMPLES))[:0]
         if world == 1:
-            return [encoded]
+            return encoded
         import torch.distributed as dist
 
         size = -(-len(waves) // world)
@@ -192,7 +246,7 @@ class IrmasDataModule(L.LightningDataModule):
         for r, part in enumerate(gathered):
             index = torch.arange(r, len(waves), world)
             out[index] = part[:len(index)]
-        return [out]
+        return out
 
     def train_dataloader(self) -> StatefulDataLoader:
         # Stateful: Lightning stores its position in checkpoints, so a run killed mid-epoch resumes
