@@ -52,3 +52,20 @@ def test_load_benchmark_reports_memory_after_each_round_of_concurrent_clients():
     assert [r[0] for r in rows[1:]] == ["after one request", "round 1", "round 2"]
     for r in rows[2:]:
         assert r[1] == "4" and float(r[2]) > 0 and 100 < float(r[4]) <= float(r[5])  # 2 x 2 requests, RSS <= peak
+
+
+def test_inference_benchmark_sets_the_bundled_model_beside_its_variant_with_or_without_musicnn():
+    from bench.inference import run
+    from irmas.hub import load_model
+
+    report = run(repeat=1, cnn14=False)
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[3:-1]]
+            for line in report.splitlines() if line.startswith("| cpu")}
+    variant = "three bands only" if load_model(None).model.encoder is not None else "with musicnn branch"
+    assert set(rows) == {"bundled", variant, f"ratio {variant} / bundled"}
+    params = {name: float(rows[name][0].split()[0]) for name in ("bundled", variant)}
+    # the musicnn branch adds its 0.8 M weights and a wider fusion input
+    assert (params["bundled"] > params[variant]) == (variant == "three bands only")
+    for name in ("bundled", variant):
+        assert all(float(v) > 0 for v in rows[name][1:])
+    assert all(v.endswith("x") for v in rows[f"ratio {variant} / bundled"][1:])

@@ -229,22 +229,25 @@ class IrmasDataModule(L.LightningDataModule):
     def _encode_shared(self, model, waves: torch.Tensor) -> torch.Tensor:
         """Embeddings of `waves`, each DDP process computing every world-th clip, then all-gathered."""
         rank, world = self._shard()
-        mine = torch.arange(rank, len(waves), world)
-        parts = []
+        width = model.encode(torch.zeros(1, CLIP_SAMPLES)).shape[1]
+        if len(waves) == 0:  # every process sees the same clips, so all return here together
+            return torch.zeros(0, width)
+        mine = list(range(rank, len(waves), world))
+        parts = [torch.zeros(0, width)]
         with torch.inference_mode():
             for start in tqdm(range(0, len(mine), 16), desc="encode", unit="batch", leave=False):
                 parts.append(model.encode(as_float(waves[mine[start:start + 16]])))
-        encoded = torch.cat(parts) if parts else model.encode(torch.zeros(1, CLIP_SAMPLES))[:0]
+        encoded = torch.cat(parts)
         if world == 1:
             return encoded
         import torch.distributed as dist
 
         size = -(-len(waves) // world)
-        gathered = [torch.zeros(size, encoded.shape[1]) for _ in range(world)]
-        dist.all_gather(gathered, torch.cat([encoded, torch.zeros(size - len(encoded), encoded.shape[1])]))
-        out = torch.zeros(len(waves), encoded.shape[1])
+        gathered = [torch.zeros(size, width) for _ in range(world)]
+        dist.all_gather(gathered, torch.cat([encoded, torch.zeros(size - len(encoded), width)]))
+        out = torch.zeros(len(waves), width)
         for r, part in enumerate(gathered):
-            index = torch.arange(r, len(waves), world)
+            index = list(range(r, len(waves), world))
             out[index] = part[:len(index)]
         return out
 
