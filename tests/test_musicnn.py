@@ -1,6 +1,7 @@
 """The musicnn port against the original TensorFlow model's recorded outputs, and the four-branch classifier."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,18 @@ def test_embedding_cache_is_read_back_and_completed(rendered, tmp_path):
     model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
     new_waves, _, new_encoded = more.train_set.tensors
     torch.testing.assert_close(new_encoded[-2:], model.encode(as_float(new_waves[-2:])), atol=1e-5, rtol=1e-5)
+
+
+def test_embedding_cache_file_changes_with_the_encoder_weights_and_code(tmp_path, monkeypatch):
+    from train.data import EmbeddingCache
+
+    first = EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path
+    assert EmbeddingCache(tmp_path, "MTT_musicnn/pooled").path != first
+    assert EmbeddingCache(tmp_path, "MSD_musicnn").path != first
+    monkeypatch.setitem(musicnn.WEIGHTS_SHA256, "MSD_musicnn", "0" * 64)
+    assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
+    monkeypatch.undo()
+    edited = tmp_path / "musicnn.py"
+    edited.write_bytes(Path(musicnn.__file__).read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(musicnn, "__file__", str(edited))
+    assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first

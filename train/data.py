@@ -122,14 +122,15 @@ class EpochShuffle(DistributedSampler):
 
 class EmbeddingCache:
     """Encoder embeddings of clips on disk, keyed by a hash of the clip's 16-bit samples: one `.npz` per
-    encoder and weights file (`<encoder>-<weights sha256 prefix>.npz`; no pickle), so changed weights never
-    return stale embeddings."""
+    encoder, weights file and version of `irmas/musicnn.py` (`<encoder>-<sha256 of both>.npz`; no pickle), so
+    changed weights or code never return stale embeddings."""
 
     def __init__(self, folder: str | Path, encoder: str):
-        from irmas.musicnn import WEIGHTS_SHA256
+        from irmas import musicnn
 
-        weights = encoder.partition("/")[0]
-        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{WEIGHTS_SHA256[weights][:12]}.npz"
+        code = hashlib.sha256(Path(musicnn.__file__).read_bytes()).hexdigest()
+        version = hashlib.sha256((musicnn.WEIGHTS_SHA256[encoder.partition("/")[0]] + code).encode()).hexdigest()
+        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}.npz"
 
     @staticmethod
     def key(clip: torch.Tensor) -> str:
