@@ -1,8 +1,10 @@
 """Recordings of any length -> per-instrument probabilities: 3 s windows, batched, averaged.
 
 The model sees 3 s windows as in IRMAS training. Probabilities are per-label sigmoids (multi-label:
-several instruments can be present), averaged over windows for the clip; the per-window values are
-kept as a timeline.
+several instruments can be present); the per-window values are kept as a timeline. A recording's
+probability of an instrument is its mean over the windows of the recording's strongest 20 s stretch for
+that instrument: over all windows for an IRMAS test excerpt (5-20 s), and for a long recording whose
+instruments change, the instruments of each part that lasts about 20 s.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from .model import InstrumentClassifier
 
 WINDOW_SECONDS = 3.0
 HOP_SECONDS = 1.5
+STRETCH_SECONDS = 20.0  # the longest IRMAS test excerpt: recordings up to this long are averaged whole
 BATCH_SIZE = 32
 
 
 @dataclass
 class Prediction:
     labels: list[str]
-    probabilities: np.ndarray  # (n_labels,) clip level
+    probabilities: np.ndarray  # (n_labels,) clip level: mean over each label's strongest 20 s stretch
     timeline: np.ndarray  # (n_windows, n_labels)
     window_starts: np.ndarray  # (n_windows,) seconds
     threshold: float
@@ -69,15 +72,20 @@ def normalize(waveform: np.ndarray) -> np.ndarray:
     return waveform / peak if peak > 0 else waveform
 
 
+def window_starts(n: int, window: int, hop: int) -> np.ndarray:
+    """Start (in samples) of each window of a recording of n samples: every hop, plus one ending at the end."""
+    starts = np.arange(0, max(n - window, 0) + 1, hop)
+    if n > window and starts[-1] + window < n:
+        starts = np.append(starts, n - window)  # cover the tail without padding
+    return starts
+
+
 def frame_windows(waveform: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut (windows, window) frames; a short clip, or the last partial window, is zero-padded.
 
     Returns the frames and each frame's start in samples.
     """
-    n = len(waveform)
-    starts = np.arange(0, max(n - window, 0) + 1, hop)
-    if n > window and starts[-1] + window < n:
-        starts = np.append(starts, n - window)  # cover the tail without padding
+    starts = window_starts(len(waveform), window, hop)
     frames = np.zeros((len(starts), window), dtype=np.float32)
     for i, s in enumerate(starts):
         chunk = waveform[s:s + window]
@@ -85,21 +93,35 @@ def frame_windows(waveform: np.ndarray, window: int, hop: int) -> tuple[np.ndarr
     return frames, starts
 
 
+def strongest_stretch_mean(timeline: np.ndarray, windows_per_stretch: int) -> np.ndarray:
+    """Per label, the largest mean over `windows_per_stretch` consecutive windows (all of them if fewer).
+
+    A recording no longer than a stretch is averaged whole; in a longer one an instrument heard throughout
+    any one stretch keeps about the probability it would have alone, while a lone window raises it by no
+    more than its share of the stretch.
+    """
+    k = max(1, min(windows_per_stretch, len(timeline)))
+    cumulative = np.concatenate([np.zeros((1, timeline.shape[1])), np.cumsum(timeline, axis=0, dtype=np.float64)])
+    return ((cumulative[k:] - cumulative[:-k]) / k).max(axis=0).astype(np.float32)
+
+
 @torch.inference_mode()
 def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seconds: float = HOP_SECONDS,
                      threshold: float | None = None, batch_size: int = BATCH_SIZE) -> Prediction:
     """Probabilities for a mono float32 recording at the model's sample rate."""
     sr = model.sample_rate
-    frames, starts = frame_windows(normalize(waveform), int(WINDOW_SECONDS * sr), max(1, int(hop_seconds * sr)))
+    window, hop = int(WINDOW_SECONDS * sr), max(1, int(hop_seconds * sr))
+    frames, starts = frame_windows(normalize(waveform), window, hop)
     device = next(model.parameters()).device
     probs = []
     for i in range(0, len(frames), batch_size):
         batch = torch.from_numpy(frames[i:i + batch_size]).to(device)
         probs.append(torch.sigmoid(model(batch)).float().cpu().numpy())
     timeline = np.concatenate(probs)
+    windows_per_stretch = len(window_starts(int(STRETCH_SECONDS * sr), window, hop))
     return Prediction(
-        labels=list(model.labels), probabilities=timeline.mean(axis=0), timeline=timeline,
-        window_starts=starts / sr, threshold=model.threshold if threshold is None else threshold,
+        labels=list(model.labels), probabilities=strongest_stretch_mean(timeline, windows_per_stretch),
+        timeline=timeline, window_starts=starts / sr, threshold=model.threshold if threshold is None else threshold,
         duration=len(waveform) / sr,
     )
 

@@ -3,8 +3,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from irmas.predict import frame_windows, predict_file, predict_waveform
-from tests.conftest import tone
+from irmas.hub import load_model
+from irmas.predict import frame_windows, predict_file, predict_waveform, strongest_stretch_mean
+from tests.conftest import ROOT, tone
 
 
 @pytest.mark.parametrize("seconds, n_windows", [(0.5, 1), (3.0, 1), (4.0, 2), (10.0, 6), (60.0, 39)])
@@ -17,7 +18,7 @@ def test_recordings_of_any_length_are_cut_into_3s_windows_covering_the_end(secon
         assert frames[0, n:].sum() == 0 and frames[0, :n].sum() == n  # zero-padded short clip
 
 
-def test_clip_probabilities_are_the_mean_of_the_window_timeline(tiny_model):
+def test_probabilities_of_a_recording_up_to_20s_are_the_mean_of_its_window_timeline(tiny_model):
     rng = np.random.default_rng(1)
     y = np.concatenate([tone(5.0, freq=220.0), 0.3 * rng.standard_normal(5 * 22050).astype(np.float32)])
     pred = predict_waveform(tiny_model, y, hop_seconds=1.0)
@@ -25,6 +26,33 @@ def test_clip_probabilities_are_the_mean_of_the_window_timeline(tiny_model):
     assert np.allclose(pred.probabilities, pred.timeline.mean(axis=0))
     assert not np.allclose(pred.timeline[0], pred.timeline[-1])  # windows differ: a real timeline
     assert list(pred.window_starts) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_a_long_recording_keeps_an_instrument_heard_through_one_20s_stretch_but_not_a_lone_window():
+    timeline = np.full((200, 3), 0.05)
+    timeline[50:63, 0] = 0.8  # 13 windows: 20 s at a 1.5 s hop
+    timeline[100, 1] = 0.95  # one window
+    stretch = strongest_stretch_mean(timeline, windows_per_stretch=13)
+    assert stretch[0] == pytest.approx(0.8) and stretch[2] == pytest.approx(0.05)
+    assert stretch[1] == pytest.approx(0.05 + 0.9 / 13)
+    assert np.allclose(strongest_stretch_mean(timeline[:10], 13), timeline[:10].mean(axis=0))
+
+
+def test_a_long_file_of_different_pieces_names_the_instruments_of_each_piece():
+    """The four examples one after another, each looped to 24 s at one peak level: every instrument found in a
+    piece on its own is found in the whole (a mean over the whole file loses those of any one piece)."""
+    model = load_model(None).model
+    pieces, expected = [], set()
+    for name in ("cel_voi", "cla_pia", "gac_org", "gel_tru"):
+        audio, rate = sf.read(ROOT / "examples" / f"{name}.ogg", dtype="float32", always_2d=True)
+        assert rate == model.sample_rate
+        piece = np.resize(audio.mean(axis=1), 24 * rate)
+        piece /= np.abs(piece).max()
+        expected |= set(predict_waveform(model, piece).detected)
+        pieces.append(piece)
+    whole = predict_waveform(model, np.concatenate(pieces))
+    assert len(expected) >= 5 and whole.duration == pytest.approx(96.0)
+    assert expected <= set(whole.detected), whole.summary
 
 
 def test_several_instruments_can_be_detected_at_once(tiny_model_dir):
