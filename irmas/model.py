@@ -154,10 +154,14 @@ class InstrumentClassifier(
             layer = self.encoder_layer or "penultimate"
             return torch.cat([self.encoder(part, layer=layer) for part in mel.split(chunk)])
 
-    def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None) -> torch.Tensor:
+    def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None,
+                 tower_keep: torch.Tensor | None = None) -> torch.Tensor:
         """Logits from band spectrograms and, with an encoder, its embedding (`encode`): training augments
-        the spectrograms before the towers, and may compute the fixed embeddings once per clip."""
+        the spectrograms before the towers, and may compute the fixed embeddings once per clip. `tower_keep`
+        (batch,) of 0/1, training only: clips at 0 reach the fusion through the encoder's embedding alone."""
         parts = [tower(spec) for tower, spec in zip(self.towers, bands)]
+        if tower_keep is not None:
+            parts = [part * tower_keep[:, None].to(part.dtype) for part in parts]
         if self.encoder is not None:
             if encoded is None:
                 raise ValueError("this model has an encoder branch: pass its embedding (model.encode)")

@@ -97,6 +97,31 @@ def test_encoder_branch_is_held_fixed_in_training(four_branch):
     assert system.model.head.weight.grad is not None
 
 
+def test_tower_branch_dropout_leaves_some_clips_to_the_encoder_alone():
+    from train.system import InstrumentSystem
+
+    def system(p):
+        torch.manual_seed(0)
+        return InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
+                                encoder="MSD_musicnn", unfreeze_epoch=0, tower_branch_dropout=p).train()
+
+    waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
+    embedded = torch.randn(4, musicnn.EMBED_DIM)
+    every = system(1.0)
+    loss = every.training_loss((waves, targets, embedded))
+    loss.backward()
+    assert all(p.grad is None or not p.grad.any() for p in every.model.tower_parameters())
+    assert every.model.head.weight.grad.any()
+    with torch.no_grad():  # the towers' input no longer matters, the encoder's does
+        assert every.training_loss((torch.randn(4, 66150), targets, embedded)) == pytest.approx(loss.item())
+        assert every.training_loss((waves, targets, embedded.flip(0))) != pytest.approx(loss.item())
+    none = system(0.0)
+    none.training_loss((waves, targets, embedded)).backward()
+    assert all(p.grad is not None and p.grad.any() for p in none.model.towers[0].fc1.parameters())
+    with pytest.raises(ValueError, match="needs an encoder"):
+        InstrumentSystem(tower_channels=TINY_CHANNELS, tower_branch_dropout=0.3)
+
+
 def test_data_module_computes_each_clips_embedding_once(rendered):
     from train.data import IrmasDataModule, as_float
 

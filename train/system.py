@@ -59,6 +59,7 @@ class InstrumentSystem(L.LightningModule):
         label_smoothing: float = 0.0,
         quantize_prob: float = 0.0,
         encoder: str | None = None,
+        tower_branch_dropout: float = 0.0,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -70,7 +71,8 @@ class InstrumentSystem(L.LightningModule):
         `label_smoothing`: training targets move this far towards 0.5 (0.1: present 0.95, absent 0.05).
         `quantize_prob`: share of clips stored again as an 8-bit file or a quiet (-30 to -66 dBFS) 16-bit one.
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
-        once from the clips before augmentation."""
+        once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
+        towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
@@ -79,6 +81,8 @@ class InstrumentSystem(L.LightningModule):
                                           time_pool=time_pool, encoder=encoder)
         if encoder and mix_prob > 0:
             raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
+        if tower_branch_dropout and not encoder:
+            raise ValueError("tower_branch_dropout leaves the fusion the encoder's embedding: it needs an encoder")
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -213,7 +217,11 @@ class InstrumentSystem(L.LightningModule):
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
         targets = targets * (1 - self.hparams.label_smoothing) + self.hparams.label_smoothing / 2
-        return F.binary_cross_entropy_with_logits(self.model.classify(bands, self._encoded(batch)), targets)
+        keep = None
+        if self.hparams.tower_branch_dropout:
+            keep = (torch.rand(len(targets), device=targets.device) >= self.hparams.tower_branch_dropout).float()
+        logits = self.model.classify(bands, self._encoded(batch), tower_keep=keep)
+        return F.binary_cross_entropy_with_logits(logits, targets)
 
     def _encoded(self, batch) -> torch.Tensor | None:
         """The encoder branch's embeddings: the batch's own (train.data), else computed now."""
