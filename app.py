@@ -91,21 +91,31 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
     def nothing(reason: str):
         return (f"### Could not analyse this input\n{reason}", None, None, None, gr.update(value=None, visible=False))
 
-    def live(chunk, buffer):
-        """Append the new microphone chunk, keep the last 3 s, and classify that window."""
+    def listen(chunk, heard):
+        """Append the microphone's new chunk, keeping the last LIVE_SECONDS. Only this, so each call returns at
+        once: Gradio drops the chunks that arrive while a call on the stream is still running."""
         if chunk is None:
-            return gr.skip(), gr.skip(), buffer
+            return gr.skip()
         sample_rate, data = chunk
         try:
             samples = from_array(sample_rate, data, target_rate=model.sample_rate)
         except AudioError:  # a silent or tiny chunk: keep listening
             samples = np.zeros(0, dtype=np.float32)
-        buffer = np.concatenate([buffer if buffer is not None else np.zeros(0, np.float32), samples])
-        buffer = buffer[-int(LIVE_SECONDS * model.sample_rate):]
-        if len(buffer) < model.sample_rate * 0.5 or np.max(np.abs(buffer)) < 1e-4:
-            return gr.skip(), gr.skip(), buffer
-        prediction = predict_waveform(model, buffer)
-        return label_values(prediction), probabilities_bar(prediction), buffer
+        audio = heard["audio"] if heard else np.zeros(0, np.float32)
+        seconds = (heard["seconds"] if heard else 0.0) + len(samples) / model.sample_rate
+        return {"audio": np.concatenate([audio, samples])[-int(LIVE_SECONDS * model.sample_rate):],
+                "seconds": seconds}
+
+    def classify_live(heard):
+        """Every second while recording (a timer, apart from the stream): the verdict on the last LIVE_SECONDS."""
+        if not heard:
+            return gr.skip(), gr.skip(), gr.skip()
+        audio = heard["audio"]
+        listened = f"Listened to {heard['seconds']:.0f} s; the answer is about the last {LIVE_SECONDS:g} s."
+        if len(audio) < model.sample_rate * 0.5 or np.max(np.abs(audio)) < 1e-4:
+            return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}"
+        prediction = predict_waveform(model, audio)
+        return label_values(prediction), probabilities_bar(prediction), f"**{prediction.summary}** {listened}"
 
     with gr.Blocks(title="IRMAS instrument recognition", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Which instruments are playing?\nUpload or record a few seconds of music. The model "
@@ -143,14 +153,18 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             audio.upload(analyse, audio, outputs, api_visibility="private")
             audio.stop_recording(analyse, audio, outputs, api_visibility="private")
         with gr.Tab("Live"):
-            gr.Markdown(f"Listens to the microphone and updates about every second over the last "
-                        f"{LIVE_SECONDS:g} s.")
-            mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone")
-            live_label = gr.Label(num_top_classes=5, label="Now playing")
+            gr.Markdown(f"Listens to the microphone and updates every second over the last {LIVE_SECONDS:g} s.")
+            mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="mic")
+            live_verdict = gr.Markdown("", elem_id="live-verdict")
+            live_label = gr.Label(num_top_classes=5, label="Now playing", show_heading=False)
             live_bars = gr.Plot(label="Probabilities")
-            buffer = gr.State(None)
-            mic.stream(live, [mic, buffer], [live_label, live_bars, buffer], stream_every=1.0, time_limit=600,
-                       api_visibility="private")
+            heard = gr.State(None)
+            tick = gr.Timer(1.0, active=False)
+            mic.start_recording(lambda: (None, gr.Timer(active=True)), None, [heard, tick], api_visibility="private")
+            mic.stream(listen, [mic, heard], heard, stream_every=1.0, time_limit=600, api_visibility="private")
+            mic.stop_recording(lambda: gr.Timer(active=False), None, tick, api_visibility="private")
+            tick.tick(classify_live, heard, [live_label, live_bars, live_verdict], api_visibility="private",
+                      show_progress="hidden")
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 
