@@ -121,6 +121,19 @@ def test_random_eq_adds_one_smooth_bounded_curve_per_clip():
     assert not torch.allclose(curves[0][0], curves[0][1])  # each clip its own
 
 
+def test_gain_plays_each_clip_up_to_gain_db_quieter():
+    torch.manual_seed(0)
+    waves = torch.randn(256, 22050)
+    targets = torch.zeros(256, len(CODES))
+    out, same_targets = tiny_system(gain_db=12.0).augment(waves, targets)
+    ratio_db = 20 * torch.log10(out.abs().amax(dim=1) / waves.abs().amax(dim=1))
+    assert torch.equal(same_targets, targets)
+    assert ratio_db.max() <= 1e-4 and ratio_db.min() >= -12.0 - 1e-4
+    assert ratio_db.min() < -10 and ratio_db.max() > -2 and ratio_db.std() > 2  # spread over the range, per clip
+    untouched, _ = tiny_system().augment(waves, targets)
+    assert torch.allclose(untouched.abs().amax(dim=1), waves.abs().amax(dim=1))
+
+
 def test_random_lowpass_darkens_only_above_its_corner_and_only_some_clips():
     torch.manual_seed(0)
     system = tiny_system(lowpass_prob=0.5, lowpass_slope=12.0)

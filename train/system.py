@@ -58,6 +58,7 @@ class InstrumentSystem(L.LightningModule):
         time_pool: int = 1,
         label_smoothing: float = 0.0,
         quantize_prob: float = 0.0,
+        gain_db: float = 0.0,
         encoder: str | None = None,
         tower_branch_dropout: float = 0.0,
     ):
@@ -70,6 +71,8 @@ class InstrumentSystem(L.LightningModule):
         do (README, Training). `time_pool`: frames the towers average into one (their cost divides by it).
         `label_smoothing`: training targets move this far towards 0.5 (0.1: present 0.95, absent 0.05).
         `quantize_prob`: share of clips stored again as an 8-bit file or a quiet (-30 to -66 dBFS) 16-bit one.
+        `gain_db`: each clip is played 0 to this many dB quieter (uniform), as a window of a file is quieter than
+        the file's peak, to which prediction normalises; the encoder's cached embeddings are of the clip as stored.
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
         once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
         towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone."""
@@ -98,7 +101,7 @@ class InstrumentSystem(L.LightningModule):
 
     # ------------------------------------------------------------------ augmentation
     def augment(self, waves: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch-level: resample (pitch+tempo), circular time shift, and mixing pairs of clips."""
+        """Batch-level: resample (pitch+tempo), circular time shift, mixing pairs of clips, quantisation, level."""
         hp = self.hparams
         b, n = waves.shape
         if hp.pitch_shift > 0:
@@ -123,6 +126,8 @@ class InstrumentSystem(L.LightningModule):
             waves = mixed / mixed.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
         if hp.quantize_prob > 0:
             waves = self.quantize(waves)
+        if hp.gain_db > 0:
+            waves = waves * 10 ** (-hp.gain_db * torch.rand(b, 1, device=waves.device) / 20)
         return waves, targets
 
     def quantize(self, waves: torch.Tensor) -> torch.Tensor:
