@@ -392,3 +392,30 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
         assert config["model"]["time_pool"] == 2  # the override after --
         card = (fold / "model" / "README.md").read_text()
         assert "## Validation (epoch 1)" in card  # the last epoch, whatever validation preferred
+
+
+def test_tilt_clips_brightens_or_darkens_a_share_of_clips_by_their_content():
+    from train.data import PCM_SCALE, tilt_clips
+
+    torch.manual_seed(0)
+    noise = torch.round(torch.randn(200, 66150).clamp(-4, 4) / 4 * PCM_SCALE).to(torch.int16)
+    tilted = tilt_clips(noise, share=0.5, max_slope=3.0, seed=0)
+    changed = (tilted != noise).any(dim=1)
+    assert 70 < int(changed.sum()) < 130  # about half
+    assert tilted.dtype == torch.int16 and (tilted.abs().amax(dim=1)[changed] == PCM_SCALE).all()
+    spectrum = torch.fft.rfft(tilted.double()).abs() ** 2
+    before = torch.fft.rfft(noise.double()).abs() ** 2
+    hz = torch.fft.rfftfreq(66150, 1 / 22050)
+    low, high = (hz > 250) & (hz < 500), (hz > 4000) & (hz < 8000)  # 4 octaves apart (centres)
+
+    def brightness(s):
+        return 10 * torch.log10(s[:, high].mean(dim=1) / s[:, low].mean(dim=1))
+
+    slope = (brightness(spectrum) - brightness(before)) / 4  # dB per octave
+    assert slope[changed].abs().max() <= 3.0 + 0.2
+    assert (slope[changed] > 1).any() and (slope[changed] < -1).any()  # both ways
+    assert torch.equal(tilted[~changed], noise[~changed])
+    # a clip's fate follows from its samples and the seed: in another position, in another set, the same
+    again = tilt_clips(torch.cat([noise[100:], noise[:100]]), share=0.5, max_slope=3.0, seed=0)
+    assert torch.equal(again, torch.cat([tilted[100:], tilted[:100]]))
+    assert not torch.equal(tilt_clips(noise, share=0.5, max_slope=3.0, seed=1), tilted)

@@ -90,6 +90,34 @@ def _clip_count(path: Path, whole: bool) -> int:
     return max(1, samples // CLIP_SAMPLES)
 
 
+TILT_PIVOT_HZ = 1000.0  # the tilt leaves this frequency as it is
+TILT_LOW_HZ = 50.0  # below this the gain stays that of TILT_LOW_HZ
+TILT_MAX_DB = 18.0  # the largest boost or cut anywhere
+
+
+def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -> torch.Tensor:
+    """A `share` of the int16 clips through a random spectral tilt (up to `max_slope` dB per octave either way,
+    about 1 kHz), peak-normalised again: the same instrument recorded brighter or duller. Real recorded clarinets
+    and trumpets are darker than the banks', real flutes brighter, so a brightness the banks teach does not
+    carry over. Done on the stored clips (not on batches) so the encoder branch's embeddings, computed once,
+    hear it too. Whether a clip is tilted, and how, follows from its samples and `seed` alone, so every fold
+    and run tilts a clip alike and the embedding cache serves them all."""
+    out = waves.clone()
+    hz = torch.fft.rfftfreq(waves.shape[1], 1 / SAMPLE_RATE).clamp_min(TILT_LOW_HZ)
+    octaves = torch.log2(hz / TILT_PIVOT_HZ)
+    for i, clip in enumerate(waves):
+        digest = hashlib.blake2b(clip.numpy().tobytes(), digest_size=8, key=str(seed).encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(digest, "little"))
+        if rng.random() >= share:
+            continue
+        gain_db = (rng.uniform(-max_slope, max_slope) * octaves).clamp(-TILT_MAX_DB, TILT_MAX_DB)
+        y = torch.fft.irfft(torch.fft.rfft(clip.double()) * 10 ** (gain_db / 20), n=waves.shape[1])
+        peak = y.abs().max()
+        if peak > 0:
+            out[i] = torch.round(y / peak * PCM_SCALE).to(torch.int16)
+    return out
+
+
 class EpochShuffle(DistributedSampler):
     """A shuffled order that is a function of (seed, epoch), with its position in a checkpointable state.
 
@@ -161,13 +189,15 @@ class IrmasDataModule(L.LightningDataModule):
     encoder branch (irmas.musicnn); its embedding of every clip is computed once here, split over the DDP
     processes, and batches carry it as a third tensor, so training runs the encoder once, not every epoch.
     `embedding_cache`: a folder where those embeddings are kept between runs (leave-one-source-out folds and
-    the final model encode the same clips).
+    the final model encode the same clips). `tilt_share`: share of the training clips stored through a random
+    spectral tilt of up to `tilt_slope` dB per octave (`tilt_clips`), before their embeddings are computed.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
-                 encoder: str | None = None, embedding_cache: str | None = None):
+                 encoder: str | None = None, embedding_cache: str | None = None,
+                 tilt_share: float = 0.0, tilt_slope: float = 3.0):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -196,6 +226,8 @@ class IrmasDataModule(L.LightningDataModule):
                 raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
         x, y, _ = load_clips(train + mixtures + negatives, "load train",
                              whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
+        if hp.tilt_share > 0:
+            x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
         self.train_set = TensorDataset(x, y, *self._encoded(x))
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y, *self._encoded(x))
