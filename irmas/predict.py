@@ -1,6 +1,6 @@
 """Recordings of any length -> per-instrument probabilities: 3 s windows, batched, averaged.
 
-The model sees 3 s windows as in IRMAS training. Probabilities are per-label sigmoids (multi-label:
+The model sees 3 s windows as in IRMAS training, each raised to the level of a training clip. Probabilities are per-label sigmoids (multi-label:
 several instruments can be present); the per-window values are kept as a timeline. A recording's
 probability of an instrument is its mean over the windows of the recording's strongest 20 s stretch for
 that instrument: over all windows for an IRMAS test excerpt (5-20 s), and for a long recording whose
@@ -23,6 +23,7 @@ WINDOW_SECONDS = 3.0
 HOP_SECONDS = 1.5
 STRETCH_SECONDS = 20.0  # the longest IRMAS test excerpt: recordings up to this long are averaged whole
 BATCH_SIZE = 32
+MAX_WINDOW_BOOST_DB = 40.0  # a window quieter than this under the recording's peak is near-silence: not raised further
 
 
 @dataclass
@@ -72,6 +73,19 @@ def normalize(waveform: np.ndarray) -> np.ndarray:
     return waveform / peak if peak > 0 else waveform
 
 
+def level_windows(frames: np.ndarray, max_boost_db: float = MAX_WINDOW_BOOST_DB) -> np.ndarray:
+    """Raise each window of a peak-normalised recording to a peak of 1, by at most `max_boost_db`.
+
+    Training clips are each peak-normalised 3 s clips, and the encoder branch's log-mel is level-dependent: a
+    window 10 dB under the recording's peak (a soft passage, or a recording whose peak is one loud attack)
+    changed the bundled model's answer on half of the real-note excerpts. Levelled, a window sounds as loud as
+    the clips the model learnt from, whatever the rest of the recording does.
+    """
+    peaks = np.abs(frames).max(axis=1, keepdims=True)
+    gain = 1.0 / np.maximum(peaks, 10 ** (-max_boost_db / 20))
+    return (frames * gain).astype(np.float32)
+
+
 def window_starts(n: int, window: int, hop: int) -> np.ndarray:
     """Start (in samples) of each window of a recording of n samples: every hop, plus one ending at the end."""
     starts = np.arange(0, max(n - window, 0) + 1, hop)
@@ -112,6 +126,7 @@ def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seco
     sr = model.sample_rate
     window, hop = int(WINDOW_SECONDS * sr), max(1, int(hop_seconds * sr))
     frames, starts = frame_windows(normalize(waveform), window, hop)
+    frames = level_windows(frames)
     device = next(model.parameters()).device
     probs = []
     for i in range(0, len(frames), batch_size):

@@ -4,7 +4,7 @@ import soundfile as sf
 import torch
 
 from irmas.hub import load_model
-from irmas.predict import frame_windows, predict_file, predict_waveform, strongest_stretch_mean
+from irmas.predict import frame_windows, level_windows, predict_file, predict_waveform, strongest_stretch_mean
 from tests.conftest import ROOT, tone
 
 
@@ -90,3 +90,28 @@ def test_stereo_48k_file_gives_same_probabilities_as_mono_22k(tmp_path, tiny_mod
 def test_recording_level_does_not_change_the_result(tiny_model):
     loud, quiet = predict_waveform(tiny_model, tone(3.0, amp=0.9)), predict_waveform(tiny_model, tone(3.0, amp=0.01))
     assert np.allclose(loud.probabilities, quiet.probabilities, atol=1e-4)
+
+
+def test_a_quiet_passage_after_a_loud_one_gets_the_answer_it_gets_alone():
+    """A soft passage 12 dB under the recording's peak (set by a loud first part) is heard at a training clip's
+    level: its windows' probabilities are those of the passage on its own (the bundled model's differed by up
+    to 0.54 before)."""
+    model = load_model(None).model
+    audio, rate = sf.read(ROOT / "examples" / "cla_pia.ogg", dtype="float32", always_2d=True)
+    passage = audio.mean(axis=1)[: 9 * rate]
+    loud = tone(3.0, freq=440.0, amp=1.0)
+    alone = predict_waveform(model, passage)
+    after = predict_waveform(model, np.concatenate([loud, 10 ** (-12 / 20) * passage / np.abs(passage).max()]))
+    assert after.window_starts[2] == pytest.approx(3.0)  # the passage's windows line up with its own
+    assert np.allclose(after.timeline[2:2 + len(alone.timeline)], alone.timeline, atol=1e-3)
+
+
+def test_windows_are_raised_to_full_level_but_near_silence_by_no_more_than_40_db():
+    rng = np.random.default_rng(0)
+    music = rng.uniform(-1, 1, 1000).astype(np.float32)
+    music /= np.abs(music).max()
+    frames = np.stack([music, 0.1 * music, 1e-4 * music, np.zeros(1000, np.float32)])
+    levelled = level_windows(frames)
+    assert np.allclose(levelled[0], music) and np.allclose(levelled[1], music, atol=1e-6)
+    assert np.abs(levelled[2]).max() == pytest.approx(1e-2, rel=1e-3)  # -80 dB raised by 40 only
+    assert not levelled[3].any()
