@@ -352,7 +352,10 @@ def test_calibrate_writes_the_best_threshold_into_config_and_card(tmp_path, trai
     threshold, f1 = calibrate(out, folders)
     config = json.loads((out / "config.json").read_text())
     assert config["threshold"] == threshold and 0.05 <= threshold < 0.95
-    assert f"Detection threshold: {threshold} (micro F1" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert f"Detection threshold: {threshold} (micro F1 {f1:.3f} on " in card
+    calibrate(out, folders)  # calibrating again replaces the sentence, as on a card already calibrated
+    assert (out / "README.md").read_text() == card
     model = InstrumentClassifier.from_pretrained(str(out), strict=True).eval()
     scores = [evaluate_folder(model, f).metrics for f in folders]
     assert model.threshold == threshold
@@ -419,3 +422,20 @@ def test_tilt_clips_brightens_or_darkens_a_share_of_clips_by_their_content():
     again = tilt_clips(torch.cat([noise[100:], noise[:100]]), share=0.5, max_slope=3.0, seed=0)
     assert torch.equal(again, torch.cat([tilted[100:], tilted[:100]]))
     assert not torch.equal(tilt_clips(noise, share=0.5, max_slope=3.0, seed=1), tilted)
+
+
+def test_quantize_clips_stores_a_share_as_8_bit_or_quiet_16_bit_files_hold_them():
+    from train.data import PCM_SCALE, quantize_clips
+
+    torch.manual_seed(0)
+    music = torch.round(torch.randn(400, 22050).clamp(-4, 4) / 4 * PCM_SCALE).to(torch.int16)
+    stored = quantize_clips(music, share=0.25, seed=0)
+    changed = (stored != music).any(dim=1)
+    assert 60 < int(changed.sum()) < 140  # about a quarter
+    assert torch.equal(stored[~changed], music[~changed])
+    values = [len(torch.unique(clip)) for clip in stored[changed]]
+    assert max(values) <= 2 * 32768 * 10 ** (-30 / 20) + 1  # 16-bit at -30 dBFS or quieter, or 8-bit
+    assert min(values) < 100 and sum(v <= 257 for v in values) > len(values) / 3
+    assert (stored[changed].abs().amax(dim=1) == PCM_SCALE).all()  # peak-normalised again, as prediction does
+    again = quantize_clips(torch.cat([music[200:], music[:200]]), share=0.25, seed=0)
+    assert torch.equal(again, torch.cat([stored[200:], stored[:200]]))  # a clip's fate follows from its samples

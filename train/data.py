@@ -95,19 +95,22 @@ TILT_LOW_HZ = 50.0  # below this the gain stays that of TILT_LOW_HZ
 TILT_MAX_DB = 18.0  # the largest boost or cut anywhere
 
 
+def _clip_rng(clip: torch.Tensor, seed: int, purpose: str) -> np.random.Generator:
+    """Random numbers that follow from a clip's samples, the seed and what they are for alone, so every fold
+    and run that holds the clip draws the same ones (and the embedding cache serves them all)."""
+    digest = hashlib.blake2b(clip.numpy().tobytes(), digest_size=8, key=f"{purpose}{seed}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
 def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -> torch.Tensor:
     """A `share` of the int16 clips through a random spectral tilt (up to `max_slope` dB per octave either way,
-    about 1 kHz), peak-normalised again: the same instrument recorded brighter or duller. Real recorded clarinets
-    and trumpets are darker than the banks', real flutes brighter, so a brightness the banks teach does not
-    carry over. Done on the stored clips (not on batches) so the encoder branch's embeddings, computed once,
-    hear it too. Whether a clip is tilted, and how, follows from its samples and `seed` alone, so every fold
-    and run tilts a clip alike and the embedding cache serves them all."""
+    about 1 kHz), peak-normalised again: the same instrument recorded brighter or duller. Done on the stored
+    clips (not on batches) so the encoder branch's embeddings, computed once, hear it too."""
     out = waves.clone()
     hz = torch.fft.rfftfreq(waves.shape[1], 1 / SAMPLE_RATE).clamp_min(TILT_LOW_HZ)
     octaves = torch.log2(hz / TILT_PIVOT_HZ)
     for i, clip in enumerate(waves):
-        digest = hashlib.blake2b(clip.numpy().tobytes(), digest_size=8, key=str(seed).encode()).digest()
-        rng = np.random.default_rng(int.from_bytes(digest, "little"))
+        rng = _clip_rng(clip, seed, "tilt")
         if rng.random() >= share:
             continue
         gain_db = (rng.uniform(-max_slope, max_slope) * octaves).clamp(-TILT_MAX_DB, TILT_MAX_DB)
@@ -115,6 +118,25 @@ def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -
         peak = y.abs().max()
         if peak > 0:
             out[i] = torch.round(y / peak * PCM_SCALE).to(torch.int16)
+    return out
+
+
+def quantize_clips(waves: torch.Tensor, share: float, seed: int) -> torch.Tensor:
+    """A `share` of the int16 clips as an 8-bit file (peak -6..0 dBFS) or a quietly recorded 16-bit one
+    (-66..-30 dBFS: a few dozen sample values) holds them, peak-normalised again as prediction does. Stored
+    clips, so the encoder branch hears such files too (the system's `quantize_prob` reaches the towers only)."""
+    out = waves.clone()
+    for i, clip in enumerate(waves):
+        rng = _clip_rng(clip, seed, "quantize")
+        if rng.random() >= share:
+            continue
+        eight_bit = rng.random() < 0.5
+        level_db = -6 * rng.random() if eight_bit else -30 - 36 * rng.random()
+        steps = (128.0 if eight_bit else 32768.0) * 10 ** (level_db / 20)
+        stored = np.round(clip.numpy() / PCM_SCALE * steps)
+        peak = np.abs(stored).max()
+        if peak > 0:
+            out[i] = torch.from_numpy(np.round(stored / peak * PCM_SCALE).astype(np.int16))
     return out
 
 
@@ -190,14 +212,15 @@ class IrmasDataModule(L.LightningDataModule):
     processes, and batches carry it as a third tensor, so training runs the encoder once, not every epoch.
     `embedding_cache`: a folder where those embeddings are kept between runs (leave-one-source-out folds and
     the final model encode the same clips). `tilt_share`: share of the training clips stored through a random
-    spectral tilt of up to `tilt_slope` dB per octave (`tilt_clips`), before their embeddings are computed.
+    spectral tilt of up to `tilt_slope` dB per octave (`tilt_clips`), before their embeddings are computed;
+    `quantize_share`: share stored as 8-bit or quiet 16-bit files hold them (`quantize_clips`), likewise.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
                  encoder: str | None = None, embedding_cache: str | None = None,
-                 tilt_share: float = 0.0, tilt_slope: float = 3.0):
+                 tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -228,6 +251,8 @@ class IrmasDataModule(L.LightningDataModule):
                              whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
         if hp.tilt_share > 0:
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
+        if hp.quantize_share > 0:
+            x = quantize_clips(x, hp.quantize_share, hp.seed)
         self.train_set = TensorDataset(x, y, *self._encoded(x))
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y, *self._encoded(x))
