@@ -40,7 +40,8 @@ def calibrate(model_dir: str | os.PathLike, folders: list[str | os.PathLike]) ->
     config_path.write_text(json.dumps(config, indent=2))
     card = Path(model_dir) / "README.md"
     if card.is_file():  # keep the model card's statement in step with the config
-        text = re.sub(r"Detection threshold: [0-9.]+?(?: \([^)]*\))?\.(?=\s|$)", f"Detection threshold: {config['threshold']} "
+        sentence = r"Detection threshold: [0-9.]+?(?: \([^)]*\))?\.(?=\s|$)"  # with its calibration note, if any
+        text = re.sub(sentence, f"Detection threshold: {config['threshold']} "
                       f"(micro F1 {scores[best]:.3f} on {len(examples)} calibration excerpts).", card.read_text())
         card.write_text(text)
     return float(THRESHOLDS[best]), float(scores[best])
