@@ -2,10 +2,9 @@
 
 The model sees 3 s windows as in IRMAS training, each raised to the level of a training clip. Probabilities
 are per-label sigmoids (multi-label: several instruments can be present); the per-window values are kept as a
-timeline. A recording's
-probability of an instrument is its mean over the windows of the recording's strongest 20 s stretch for
-that instrument: over all windows for an IRMAS test excerpt (5-20 s), and for a long recording whose
-instruments change, the instruments of each part that lasts about 20 s.
+timeline. A recording's probability of an instrument is its mean over the windows of the recording's strongest
+20 s stretch for that instrument: over all windows for an IRMAS test excerpt (5-20 s), and for a long recording
+whose instruments change, the instruments of each part that lasts about 20 s.
 """
 
 from __future__ import annotations
