@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--sample-rate", type=int, default=22050)
     n.add_argument("--bank", default="FluidR3_GM", help="the sound bank that plays the drums")
     r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
-    r.add_argument("--bank", action="append", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
+    r.add_argument("--bank", action="append", required=True,
+                   help="FluidR3_GM, MuseScore_General, a .sf2/.sf3 path, a folder `data samples` fetched, or STK")
     r.add_argument("--out", type=Path, default=Path("data/synth"))
     r.add_argument("--train-per-class", type=int, default=100, help="3 s training clips per class and bank")
     r.add_argument("--test-excerpts", type=int, default=40, help="multi-label test excerpts per bank")

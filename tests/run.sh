@@ -3,8 +3,8 @@
 # install.sh), lint, and run the tests. Usage: bash tests/run.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# fluidsynth and the two banks render training-format data, espeak-ng speaks the no-instrument clips; chromium is the browser test's browser.
-APT_PACKAGES="fluidsynth fluid-soundfont-gm musescore-general-soundfont espeak-ng chromium"
+# fluidsynth and the two banks render training-format data, stk (and faketime, to seed it) the physical models, espeak-ng speaks the no-instrument clips; chromium is the browser test's browser.
+APT_PACKAGES="fluidsynth fluid-soundfont-gm musescore-general-soundfont espeak-ng stk faketime chromium"
 missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

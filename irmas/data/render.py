@@ -8,7 +8,8 @@ a time, normalised to a common loudness (so banks of different levels look alike
 and given a seeded room reverb; every random choice comes from a generator seeded by
 (seed, bank, kind, index), and each fixed chunk of CHUNK consecutive recordings is rendered by one
 fresh synth, so output does not depend on how work is spread over processes. A folder of real per-note
-recordings (`python -m irmas data samples`) is played instead by irmas.data.sampler, with the same music.
+recordings (`python -m irmas data samples`) is played instead by irmas.data.sampler, and the bank `STK` by
+irmas.data.physical's physical models, with the same music.
 """
 
 from __future__ import annotations
@@ -70,9 +71,15 @@ MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
 
 
 def resolve_bank(bank: str) -> Path:
-    """A known bank name -> its Debian path, a path to any .sf2/.sf3 file, or a folder of fetched samples."""
+    """A known bank name -> its Debian path, a path to any .sf2/.sf3 file, a folder of fetched samples, or
+    STK's `stk-demo` for the physical models."""
+    from .physical import STK, stk_demo
     from .sampler import is_sample_library
 
+    if bank == STK:
+        if stk_demo() is None:
+            raise FileNotFoundError("the STK physical models need Debian's stk and faketime: apt install stk faketime")
+        return Path(stk_demo())
     path = Path(BANKS.get(bank, bank))
     if not path.is_file() and not is_sample_library(path):
         known = ", ".join(BANKS)
@@ -83,7 +90,7 @@ def resolve_bank(bank: str) -> Path:
 
 
 def bank_name(bank: str) -> str:
-    return bank if bank in BANKS else Path(bank).stem
+    return bank if bank in BANKS or bank == "STK" else Path(bank).stem
 
 
 MANIFEST = "render.json"
@@ -352,10 +359,11 @@ _RENDERER: Renderer | None = None
 
 def render_chunk(jobs: list[Job]) -> list[Path]:
     """Render consecutive recordings of one bank on one fresh synth."""
+    from .physical import STK, PhysicalModels
     from .sampler import Sampler, is_sample_library
 
     global _RENDERER
-    kind = Sampler if is_sample_library(jobs[0].bank) else Renderer
+    kind = PhysicalModels if jobs[0].bank == STK else Sampler if is_sample_library(jobs[0].bank) else Renderer
     if not isinstance(_RENDERER, kind) or _RENDERER.sample_rate != jobs[0].sample_rate:
         _RENDERER = kind(jobs[0].sample_rate)
     _RENDERER.begin(jobs[0].bank)
@@ -460,6 +468,7 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
                           unit="chunk", disable=not progress):
             files += paths
     elapsed = time.perf_counter() - start
+    from .physical import PHYSICAL_VERSION, STK
     from .sampler import SAMPLER_VERSION, is_sample_library, library_sets
 
     for bank in banks:
@@ -468,6 +477,8 @@ def render_dataset(banks: list[str], out: str | os.PathLike, train_per_class: in
                     "test_excerpts": test_excerpts, "sample_rate": sample_rate, "renderer": RENDERER_VERSION}
         if is_sample_library(bank):
             manifest.update(sampler=SAMPLER_VERSION, sample_sets=library_sets(bank))
+        if bank == STK:
+            manifest.update(physical=PHYSICAL_VERSION)
         (out / bank_name(bank) / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     audio_seconds = sum(sf.info(str(p)).duration for p in files)
     stats = {"files": len(files), "audio_seconds": round(audio_seconds, 1), "wall_seconds": round(elapsed, 1),
