@@ -68,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(paths)} clips of no instrument into {args.out}")
         return 0
     from .data.render import OUT_RATE, render_dataset
-    render_dataset(args.bank, args.out, train_per_class=args.train_per_class,
-                   test_excerpts=args.test_excerpts, seed=args.seed, workers=args.workers,
-                   sample_rate=args.sample_rate or OUT_RATE)
+    try:
+        render_dataset(args.bank, args.out, train_per_class=args.train_per_class,
+                       test_excerpts=args.test_excerpts, seed=args.seed, workers=args.workers,
+                       sample_rate=args.sample_rate or OUT_RATE)
+    except FileNotFoundError as e:  # a bank or program that is not installed: say which, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

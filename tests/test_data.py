@@ -490,7 +490,11 @@ def test_physical_model_output_is_nearly_the_same_for_a_seed_whatever_the_proces
     assert sum(one[k] != other.get(k) for k in one) == len(one)
 
 
-def test_physical_models_without_stk_are_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))  # no stk-demo on it
-    with pytest.raises(FileNotFoundError, match="apt install stk faketime"):
-        render_dataset(["STK"], tmp_path, train_per_class=3, test_excerpts=0, progress=False)
+def test_physical_models_without_stk_are_a_clear_error(tmp_path):
+    import sys
+
+    proc = run_cli("data", "render", "--bank", "STK", "--out", str(tmp_path), "--train-per-class", "3",
+                   env={"PATH": str(Path(sys.executable).parent)}, check=False)  # python, but no stk-demo
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: the STK physical models need Debian's stk and faketime: apt install stk faketime" in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-written
