@@ -151,6 +151,31 @@ def test_random_lowpass_darkens_only_above_its_corner_and_only_some_clips():
     assert whole.min() >= -12.0 * octaves_above_500 - 1e-3
 
 
+def test_freq_mix_style_moves_some_clips_spectral_colour_towards_another_clips():
+    """Clips of one tone each in all three bands at levels of their own: a mixed clip's per-bin mean over
+    time lands between the clips' means, its frames keep their order, the other clips stay as they were,
+    and a clip is mixed in all three bands or in none."""
+    torch.manual_seed(0)
+    t = torch.arange(22050) / 22050
+    tones = torch.stack([torch.sin(2 * math.pi * hz * t) for hz in (220, 2000, 6000)])
+    swell = 1 + 0.5 * torch.sin(2 * math.pi * 3 * t)
+    levels = 10 ** (-2 * torch.rand(64, 3))  # each clip its own colour: 0 to -40 dB per tone
+    waves = (levels @ tones) * swell
+    system = tiny_system(freq_mixstyle=0.5)
+    bands = system.model.features(waves)
+    mixed = system.freq_mix_style(bands)
+    changed = [(after - before).abs().amax(dim=(1, 2)) > 2e-5 for before, after in zip(bands, mixed)]
+    assert torch.equal(changed[0], changed[1]) and torch.equal(changed[0], changed[2])  # all bands or none
+    assert 15 < int(changed[0].sum()) < 49  # about half the clips
+    for before, after in zip(bands, mixed):
+        assert torch.allclose(before[~changed[0]], after[~changed[0]], atol=2e-5)
+        own, new = before.mean(dim=1), after.mean(dim=1)
+        assert (new >= own.amin(dim=0) - 1e-3).all() and (new <= own.amax(dim=0) + 1e-3).all()
+        # within a clip, every bin keeps its frames' order (the clip's own time course survives)
+        d_before, d_after = before - before.mean(dim=1, keepdim=True), after - after.mean(dim=1, keepdim=True)
+        assert (torch.sign(d_before) == torch.sign(d_after)).float().mean() > 0.99
+
+
 def test_label_smoothing_pulls_the_training_targets_towards_one_half():
     """A head that says 0.9 for every class: its loss is the cross-entropy against 0.95 / 0.05 at 0.1."""
     waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]

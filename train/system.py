@@ -61,6 +61,8 @@ class InstrumentSystem(L.LightningModule):
         gain_db: float = 0.0,
         encoder: str | None = None,
         tower_branch_dropout: float = 0.0,
+        freq_mixstyle: float = 0.0,
+        freq_mixstyle_alpha: float = 0.4,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -75,7 +77,9 @@ class InstrumentSystem(L.LightningModule):
         the file's peak, to which prediction normalises; the encoder's cached embeddings are of the clip as stored.
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
         once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
-        towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone."""
+        towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone.
+        `freq_mixstyle`: share of clips whose per-frequency level and spread (over time) are mixed with another
+        clip's (`freq_mixstyle_alpha`: the Beta law of the mixing weight), towers only (`freq_mix_style`)."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
@@ -183,6 +187,29 @@ class InstrumentSystem(L.LightningModule):
         darker = self.filter_bands(bands, lambda hz: -slope * torch.log2(hz / corner).clamp_min(0.0))
         return [spec.clamp_min(math.log(LOG_FLOOR)) for spec in darker]  # no quieter than the STFT's floor
 
+    def freq_mix_style(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Freq-MixStyle (Kim et al. 2022; CP-JKU's DCASE systems, for recording devices never heard): each
+        frequency bin of a share of the clips is normalised by its own mean and spread over time and given a
+        mix of those and another clip's. A clip's lasting spectral colour (a bank's, a microphone's) then stops
+        naming the instrument; what changes within the clip keeps doing so. One partner and weight per clip
+        for all three bands, so the bands stay one recording."""
+        first = bands[0]
+        b, device = first.shape[0], first.device
+        partner = torch.randperm(b, device=device)
+        alpha = torch.tensor(self.hparams.freq_mixstyle_alpha, device=device)
+        weight = torch.distributions.Beta(alpha, alpha).sample((b, 1, 1))
+        on = (torch.rand(b, 1, 1, device=device) < self.hparams.freq_mixstyle).to(first.dtype)
+        weight = on * weight + (1 - on)  # 1: the clip's own statistics
+        out = []
+        for spec in bands:
+            mean = spec.mean(dim=1, keepdim=True).detach()
+            std = (spec.var(dim=1, keepdim=True) + 1e-6).sqrt().detach()
+            normed = (spec - mean) / std
+            mixed_mean = weight * mean + (1 - weight) * mean[partner]
+            mixed_std = weight * std + (1 - weight) * std[partner]
+            out.append(normed * mixed_std + mixed_mean)
+        return out
+
     def spec_augment(self, bands: list[torch.Tensor]) -> list[torch.Tensor]:
         out = []
         for spec in bands:
@@ -221,6 +248,8 @@ class InstrumentSystem(L.LightningModule):
             bands = self.random_lowpass(bands)
         if self.hparams.spec_masks:
             bands = self.spec_augment(bands)
+        if self.hparams.freq_mixstyle:
+            bands = self.freq_mix_style(bands)
         targets = targets * (1 - self.hparams.label_smoothing) + self.hparams.label_smoothing / 2
         keep = None
         if self.hparams.tower_branch_dropout:
