@@ -16,11 +16,10 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from . import musicnn
 from .audio import SAMPLE_RATE
 from .features import BANDS, ThreeBandSTFT
 from .labels import CODES
-from .musicnn import MelFrontEnd, Musicnn, load_musicnn
+from .musicnn import EncoderBranch
 
 CNN14_CHANNELS = (64, 128, 256, 512, 1024, 2048)  # PANNs Cnn14: the full-size tower
 # the CPU setting of the bundled model: 0.40 GFLOP per window at full frame rate (0.10 at time_pool 4), CNN14 29.6
@@ -110,9 +109,10 @@ class InstrumentClassifier(
         time_pool: int = 1,
         encoder: str | None = None,
     ):
-        """`encoder`: "MTT_musicnn" or "MSD_musicnn" adds a fourth branch, musicnn's 200-d embedding of the
-        same waveform (irmas.musicnn; pretrained on real music and held fixed), to the fusion input;
-        "MTT_musicnn/pooled" uses its 1,506 pooled front- and mid-end features instead."""
+        """`encoder`: networks pretrained on real music whose embeddings of the same waveform join the fusion
+        input as a fourth branch, held fixed (irmas.musicnn.EncoderBranch): "MSD_musicnn" is musicnn's 200-d
+        penultimate layer, "MSD_musicnn/pooled" its 1,506 pooled front- and mid-end features, "MTT_vgg/pool3"
+        the VGG's third block (1,536); "+" joins several, "MSD_musicnn/pooled+MTT_vgg/pool3"."""
         super().__init__()
         self.labels = list(labels)
         self.sample_rate = sample_rate
@@ -123,15 +123,9 @@ class InstrumentClassifier(
             for first, last in self.features.bins
         )
         self.encoder_name = encoder
-        self.encoder: Musicnn | None = None
-        width = embed_dim * len(self.towers)
-        if encoder:
-            weights, _, self.encoder_layer = encoder.partition("/")
-            if self.encoder_layer not in ("", "pooled"):
-                raise ValueError(f"encoder {encoder!r}: the layer after '/' can only be 'pooled'")
-            self.encoder = load_musicnn(weights).requires_grad_(False)
-            self.encoder_features = MelFrontEnd(sample_rate)
-            width += musicnn.POOLED_DIM if self.encoder_layer else musicnn.EMBED_DIM
+        self.encoder = EncoderBranch(encoder, sample_rate) if encoder else None
+        width = embed_dim * len(self.towers) + (self.encoder.dim if self.encoder else 0)
+        self._register_load_state_dict_pre_hook(_one_network_keys)
         layers: list[nn.Module] = []
         for dim, p in zip(fusion_dims, fusion_dropout):
             layers += [nn.Linear(width, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Dropout(p)]
@@ -144,15 +138,11 @@ class InstrumentClassifier(
         return self.classify(bands, self.encode(waveforms) if self.encoder is not None else None)
 
     def encode(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The encoder branch's embedding (batch, 200 or 1506) of 3 s windows; fixed, so never in training mode."""
-        self.encoder.eval()
+        """The encoder branch's embedding (batch, encoder.dim) of 3 s windows."""
         # On a CPU, two windows at a time: a window's front-end activations (9 MB) outgrow the caches in larger
         # batches, which then cost up to 1.6x as much per window.
         chunk = ENCODER_CPU_BATCH if waveforms.device.type == "cpu" else max(1, len(waveforms))
-        with torch.no_grad():
-            mel = self.encoder_features(waveforms)[:, :musicnn.N_FRAMES]
-            layer = self.encoder_layer or "penultimate"
-            return torch.cat([self.encoder(part, layer=layer) for part in mel.split(chunk)])
+        return self.encoder(waveforms, chunk)
 
     def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None,
                  tower_keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -175,6 +165,14 @@ class InstrumentClassifier(
         """Everything trainable that is not a tower: fusion and output layer (trained from the first epoch)."""
         tower_ids = {id(p) for p in self.tower_parameters()}
         return [p for p in self.parameters() if id(p) not in tower_ids and p.requires_grad]
+
+
+def _one_network_keys(state_dict: dict, prefix: str, *args) -> None:
+    """Models saved before the branch could hold several networks stored its one network as `encoder.*`;
+    it is now `encoder.networks.0.*`."""
+    old, new = prefix + "encoder.", prefix + "encoder.networks."
+    for key in [k for k in state_dict if k.startswith(old) and not k.startswith(new)]:
+        state_dict[new + "0." + key[len(old):]] = state_dict.pop(key)
 
 
 def for_inference(model: InstrumentClassifier) -> InstrumentClassifier:

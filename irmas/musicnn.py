@@ -1,13 +1,15 @@
-"""musicnn (Pons & Serra, 2019) in PyTorch: a CNN trained on real music, as an embedding for the classifier.
+"""musicnn (Pons & Serra, 2019) in PyTorch: CNNs trained on real music, as an embedding for the classifier.
 
 The towers learn timbre from rendered audio only; musicnn learnt it from ~25,000 real songs (MagnaTagATune,
 "MTT") or ~200,000 (Million Song Dataset, "MSD"). Its front end has "timbral" filters (7 frames x 38 or 67 of
 its 96 mel bands) and "temporal" ones (32-128 frames x 1 band), max-pooled over frequency; a dense mid-end of
 three 1-d convolutions with residual connections; then max and mean over time, and a 200-unit penultimate
-layer, which is the embedding used here.
+layer. The same wheel has the authors' VGG-style baseline (`Vgg`), trained on the same songs: small 3x3 filters
+that keep where in frequency a timbre lies, which musicnn's front end pools away.
 
 The weights are the authors' TensorFlow checkpoints from the `musicnn` 0.1.0 wheel (ISC licence), converted
 once by `tools/convert_musicnn.py` to `irmas/weights/<name>.safetensors`; their sha256 is checked on load.
+`EncoderBranch` is what the classifier holds: one or more of these networks, each giving one layer's embedding.
 Input: waveforms at any rate (resampled to 16 kHz here), 3 s windows (187 frames of 16 ms).
 """
 
@@ -34,10 +36,18 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_SHA256 = {
     "MTT_musicnn": "a2bd4ec7bf9f88bbe9ab9275f0836c1b7595c108b6c061728e3069c8bfc45de9",
     "MSD_musicnn": "ef72ef10baebe9c5086bec59ca45d366fb3d1907c909598b33a5934116326587",
+    "MTT_vgg": "5e604c2bfd807a0abaa7a23bdf854dd20d7e193e6c5de924d58d33c4de94915f",
+    "MSD_vgg": "bb7294c220506d9f2abdea84635f285f411a39c54a47653c028ae71e22b424ab",
 }
 TIMBRAL = ((38, 204), (67, 204))  # (mel bands spanned, filters): int(0.4 * 96), int(0.7 * 96); 1.6 x 128 filters
 TEMPORAL = ((128, 51), (64, 51), (32, 51))  # (frames spanned, filters); 1.6 x 32 filters
 MIDEND = 64
+VGG_FILTERS = 128
+VGG_POOLS = ((4, 1), (2, 2), (2, 2), (2, 2), (4, 4))  # (frames, bands) max-pooled after each block; first steps 2x2
+VGG_BANDS = (48, 24, 12, 6, 1)  # mel positions left after each block
+# width of each layer an encoder branch can take: "MSD_musicnn" (penultimate), "MSD_musicnn/pooled", "MTT_vgg/pool3"
+LAYER_DIMS = {"penultimate": EMBED_DIM, "pooled": POOLED_DIM,
+              **{f"pool{i}": bands * VGG_FILTERS for i, bands in enumerate(VGG_BANDS, start=1)}}
 
 
 def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
@@ -161,18 +171,81 @@ class Musicnn(nn.Module):
         return penultimate, self.tags(F.dropout(penultimate, 0.5, self.training))
 
 
+class Vgg(nn.Module):
+    """musicnn's VGG-style baseline: log-mel (batch, frames, 96) -> five blocks of 3x3 conv (128 filters), ReLU,
+    BatchNorm and max-pooling -> 50 tag logits (`layer="tags"`). `layer="pool3"` (or pool1..pool5): that block's
+    output averaged over time, (batch, bands x 128) in TensorFlow's (band, filter) order; it stops there, so
+    pool3 costs three blocks."""
+
+    def __init__(self, n_tags: int = 50):
+        super().__init__()
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.blocks = nn.ModuleList(_ConvBN(nn.Conv2d(1 if i == 0 else VGG_FILTERS, VGG_FILTERS, 3, padding=1),
+                                            VGG_FILTERS) for i in range(len(VGG_POOLS)))
+        self.tags = nn.Linear(VGG_BANDS[-1] * 2 * VGG_FILTERS, n_tags)  # 2 x 1 positions left of 187 x 96
+
+    def forward(self, mel: torch.Tensor, layer: str = "pool3") -> torch.Tensor:
+        x = self.input_bn(mel[:, None])  # (batch, 1, frames, 96)
+        for i, (block, pool) in enumerate(zip(self.blocks, VGG_POOLS), start=1):
+            x = F.max_pool2d(block(x), pool, stride=(2, 2) if i == 1 else pool)
+            if layer == f"pool{i}":
+                return x.mean(dim=2).transpose(1, 2).flatten(1)
+        return self.tags(F.dropout(x.permute(0, 2, 3, 1).flatten(1), 0.5, self.training))
+
+
+class EncoderBranch(nn.Module):
+    """The classifier's fixed branch: waveforms -> log-mel -> one layer of each named network, concatenated.
+
+    `spec` names them joined by "+", each `<weights>[/<layer>]`: "MSD_musicnn/pooled+MTT_vgg/pool3"; musicnn's
+    default layer is its penultimate, the VGG's pool3. Held fixed, so it is always in eval mode.
+    """
+
+    def __init__(self, spec: str, sample_rate: int):
+        super().__init__()
+        self.parts = parse_encoder(spec)
+        self.front_end = MelFrontEnd(sample_rate)
+        self.networks = nn.ModuleList(load_musicnn(weights) for weights, _ in self.parts)
+        self.requires_grad_(False)
+        self.dim = sum(LAYER_DIMS[layer] for _, layer in self.parts)
+
+    def train(self, mode: bool = True) -> EncoderBranch:
+        return super().train(False)
+
+    def forward(self, waveforms: torch.Tensor, chunk: int) -> torch.Tensor:
+        """(batch, dim) embeddings of 3 s windows, `chunk` windows per network call."""
+        with torch.no_grad():
+            mel = self.front_end(waveforms)[:, :N_FRAMES]
+            return torch.cat([torch.cat([net(part, layer=layer) for part in mel.split(chunk)])
+                              for net, (_, layer) in zip(self.networks, self.parts)], dim=1)
+
+
+def parse_encoder(spec: str) -> list[tuple[str, str]]:
+    """"MSD_musicnn/pooled+MTT_vgg" -> [("MSD_musicnn", "pooled"), ("MTT_vgg", "pool3")]; ValueError if unknown."""
+    parts = []
+    for part in spec.split("+"):
+        weights, _, layer = part.partition("/")
+        vgg = weights.endswith("_vgg")
+        layer = layer or ("pool3" if vgg else "penultimate")
+        allowed = [f"pool{i}" for i in range(1, len(VGG_POOLS) + 1)] if vgg else ["penultimate", "pooled"]
+        if weights not in WEIGHTS_SHA256 or layer not in allowed:
+            raise ValueError(f"encoder {part!r}: choose weights from {sorted(WEIGHTS_SHA256)}, with "
+                             f"/{' or /'.join(allowed)} for {'the VGG' if vgg else 'musicnn'}")
+        parts.append((weights, layer))
+    return parts
+
+
 def weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
-def load_musicnn(name: str = "MTT_musicnn") -> Musicnn:
-    """The converted published weights, checked against their sha256 (eval mode)."""
+def load_musicnn(name: str = "MTT_musicnn") -> Musicnn | Vgg:
+    """The converted published weights, checked against their sha256 (eval mode); "*_vgg" is a `Vgg`."""
     if name not in WEIGHTS_SHA256:
         raise ValueError(f"unknown musicnn weights {name!r}; choose from {sorted(WEIGHTS_SHA256)}")
     path = weights_path(name)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != WEIGHTS_SHA256[name]:
         raise ValueError(f"{path}: sha256 {digest} is not the converted weights' {WEIGHTS_SHA256[name]}")
-    model = Musicnn()
+    model = Vgg() if name.endswith("_vgg") else Musicnn()
     model.load_state_dict(load_file(path))
     return model.eval()

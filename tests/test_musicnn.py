@@ -26,6 +26,18 @@ def test_port_gives_the_original_outputs_on_its_own_input(name):
     assert np.abs(REFERENCE[f"{name}/penultimate"]).max() > 1  # the reference is not all zeros
 
 
+@pytest.mark.parametrize("name", ["MTT_vgg", "MSD_vgg"])
+def test_vgg_port_gives_the_original_outputs_on_its_own_input(name):
+    model = musicnn.load_musicnn(name)
+    mel = torch.from_numpy(REFERENCE["mel"])
+    with torch.no_grad():
+        pool3, logits = model(mel, layer="pool3"), model(mel, layer="tags")
+    assert pool3.shape == (2, musicnn.LAYER_DIMS["pool3"])
+    np.testing.assert_allclose(pool3.numpy(), REFERENCE[f"{name}/pool3"], atol=1e-4)
+    np.testing.assert_allclose(logits.numpy(), REFERENCE[f"{name}/logits"], atol=1e-4)
+    assert np.abs(REFERENCE[f"{name}/pool3"]).max() > 1
+
+
 def test_front_end_gives_the_original_log_mel_from_the_waveform():
     """22,050 Hz waveforms -> 16 kHz -> log-mel as librosa computed it for the original, then its embedding."""
     waves = torch.from_numpy(REFERENCE["waveforms"])
@@ -50,7 +62,7 @@ def test_weights_that_are_not_the_converted_ones_are_refused(tmp_path, monkeypat
         musicnn.load_musicnn("MTT_musicnn")
     assert musicnn.load_musicnn("MSD_musicnn") is not None
     with pytest.raises(ValueError, match="unknown musicnn weights"):
-        musicnn.load_musicnn("MTT_vgg")
+        musicnn.load_musicnn("MSD_musicnn_big")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +88,37 @@ def test_four_branch_model_saves_and_loads_through_the_hub_mixin(tmp_path, four_
     pooled = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MSD_musicnn/pooled").eval()
     assert pooled.encode(x).shape == (2, musicnn.POOLED_DIM)
     assert pooled.fusion[0].in_features == three.fusion[0].in_features + musicnn.POOLED_DIM
+
+
+def test_two_networks_in_the_branch_give_each_ones_embedding_side_by_side(tmp_path):
+    torch.manual_seed(0)
+    both = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MSD_musicnn/pooled+MTT_vgg/pool3").eval()
+    assert both.encoder.dim == musicnn.POOLED_DIM + musicnn.LAYER_DIMS["pool3"] == 3042
+    x = torch.randn(3, 66150)
+    alone = [InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder=e).encode(x)
+             for e in ("MSD_musicnn/pooled", "MTT_vgg")]
+    torch.testing.assert_close(both.encode(x), torch.cat(alone, dim=1))
+    both.save_pretrained(tmp_path)
+    again = InstrumentClassifier.from_pretrained(str(tmp_path), strict=True).eval()
+    with torch.no_grad():
+        assert torch.equal(again(x), both(x))
+    with pytest.raises(ValueError, match="pool3"):
+        InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_vgg/pooled")
+
+
+def test_a_model_saved_with_the_one_network_layout_still_loads(tmp_path, four_branch):
+    """Before the branch held several networks its weights were saved as `encoder.*`, not `encoder.networks.0.*`."""
+    from safetensors.torch import load_file, save_file
+
+    four_branch.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    stored = load_file(weights)
+    assert any(k.startswith("encoder.networks.0.") for k in stored)
+    save_file({k.replace("encoder.networks.0.", "encoder."): v for k, v in stored.items()}, weights)
+    again = InstrumentClassifier.from_pretrained(str(tmp_path), strict=True).eval()
+    x = torch.randn(2, 66150)
+    with torch.no_grad():
+        assert torch.equal(again(x), four_branch(x))
 
 
 def test_encoder_branch_is_held_fixed_in_training(four_branch):
@@ -163,6 +206,27 @@ def test_embedding_cache_is_read_back_and_completed(rendered, tmp_path):
     model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
     new_waves, _, new_encoded = more.train_set.tensors
     torch.testing.assert_close(new_encoded[-2:], model.encode(as_float(new_waves[-2:])), atol=1e-5, rtol=1e-5)
+
+
+def test_each_network_of_a_joined_encoder_has_its_own_cache(rendered, tmp_path):
+    from train.data import EmbeddingCache, IrmasDataModule
+
+    def setup(encoder):
+        data = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")], batch_size=4, encoder=encoder,
+                               embedding_cache=str(tmp_path))
+        data.setup("fit")
+        return data.train_set.tensors[2]
+
+    alone = setup("MTT_musicnn")
+    cache = EmbeddingCache(tmp_path, "MTT_musicnn")
+    stored = cache.load()
+    stored = {k: np.full_like(v, 7.0) for k, v in stored.items()}  # what the joined run takes from the cache
+    cache.save(stored)
+    joined = setup("MTT_musicnn+MSD_vgg/pool1")
+    assert joined.shape == (len(alone), musicnn.EMBED_DIM + musicnn.LAYER_DIMS["pool1"])
+    assert torch.all(joined[:, :musicnn.EMBED_DIM] == 7.0)
+    assert EmbeddingCache(tmp_path, "MSD_vgg/pool1").path.exists()
+    assert not torch.equal(joined[:, musicnn.EMBED_DIM:], torch.zeros_like(joined[:, musicnn.EMBED_DIM:]))
 
 
 def test_embedding_cache_file_changes_with_the_encoder_weights_and_code(tmp_path, monkeypatch):

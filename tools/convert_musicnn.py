@@ -6,9 +6,9 @@ Run once, in an environment with TensorFlow 2 (CPU), librosa and safetensors, no
         "numpy<2" soundfile safetensors
     /tmp/tfenv/bin/python tools/convert_musicnn.py
 
-It fetches the `musicnn` 0.1.0 wheel from PyPI (pip download; `--wheel` to use one already here), reads the
-MTT_musicnn and MSD_musicnn checkpoints, writes `irmas/weights/<name>.safetensors` under the PyTorch port's
-names (irmas.musicnn), prints their sha256 for WEIGHTS_SHA256, and runs the original TensorFlow graph
+It fetches the `musicnn` 0.1.0 wheel from PyPI (pip download; `--wheel` to use one already here), reads its
+MTT_musicnn, MSD_musicnn, MTT_vgg and MSD_vgg checkpoints, writes `irmas/weights/<name>.safetensors` under the
+PyTorch port's names (irmas.musicnn), prints their sha256 for WEIGHTS_SHA256, and runs the original TensorFlow graph
 (musicnn's own models.py and its librosa front end) on the first 3 s of two of the app's examples. The
 inputs and outputs go to `tests/data/musicnn_reference.npz`, which tests/test_musicnn.py checks the port
 against without TensorFlow.
@@ -27,9 +27,22 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("MTT_musicnn", "MSD_musicnn")
+NAMES = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 CLIPS = ("cel_voi.ogg", "gel_tru.ogg")  # from examples/, at the classifier's 22,050 Hz
 CLIP_RATE = 22050
+
+
+def batch_norm(reader, out: dict[str, np.ndarray], ours: str, index: int) -> None:
+    """TensorFlow's `batch_normalization[_<index>]` variables into `out` under the PyTorch BatchNorm `ours`."""
+    name = "batch_normalization" + (f"_{index}" if index else "")
+    for key, tf_key in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                        ("running_var", "moving_variance")):
+        out[f"{ours}.{key}"] = reader.get_tensor(f"{name}/{tf_key}")
+    out[f"{ours}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+
+
+def as_stored(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.ascontiguousarray(v.astype(np.int64 if v.dtype == np.int64 else np.float32)) for k, v in out.items()}
 
 
 def state_dict(reader) -> dict[str, np.ndarray]:
@@ -38,12 +51,7 @@ def state_dict(reader) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
 
     def bn(ours: str, index: int) -> None:
-        name = "batch_normalization" + (f"_{index}" if index else "")
-        out[f"{ours}.weight"] = t(f"{name}/gamma")
-        out[f"{ours}.bias"] = t(f"{name}/beta")
-        out[f"{ours}.running_mean"] = t(f"{name}/moving_mean")
-        out[f"{ours}.running_var"] = t(f"{name}/moving_variance")
-        out[f"{ours}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+        batch_norm(reader, out, ours, index)
 
     def conv(ours: str, index: int, one_d: bool) -> None:
         name = "conv2d" + (f"_{index}" if index else "")
@@ -65,11 +73,25 @@ def state_dict(reader) -> dict[str, np.ndarray]:
     out["dense.weight"], out["dense.bias"] = t("dense/kernel").T, t("dense/bias")
     bn("dense_bn", 10)
     out["tags.weight"], out["tags.bias"] = t("dense_1/kernel").T, t("dense_1/bias")
-    return {k: np.ascontiguousarray(v.astype(np.int64 if v.dtype == np.int64 else np.float32)) for k, v in out.items()}
+    return as_stored(out)
+
+
+def vgg_state_dict(reader) -> dict[str, np.ndarray]:
+    """The VGG baseline's TensorFlow variables -> irmas.musicnn.Vgg's state-dict names."""
+    t = reader.get_tensor
+    out: dict[str, np.ndarray] = {}
+    for index, ours in enumerate(["input_bn"] + [f"blocks.{i}.bn" for i in range(5)]):
+        batch_norm(reader, out, ours, index)
+    for i in range(5):
+        out[f"blocks.{i}.conv.weight"] = t(f"{i + 1}CNN/kernel").transpose(3, 2, 0, 1)
+        out[f"blocks.{i}.conv.bias"] = t(f"{i + 1}CNN/bias")
+    out["tags.weight"], out["tags.bias"] = t("dense/kernel").T, t("dense/bias")
+    return as_stored(out)
 
 
 def original_outputs(package: Path, name: str, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The TensorFlow model's penultimate layer and tag logits for mel patches (batch, 187, 96)."""
+    """The TensorFlow model's embedding and tag logits for mel patches (batch, 187, 96): musicnn's penultimate
+    layer, the VGG's third block averaged over time (batch, bands x filters)."""
     import tensorflow as tf
 
     sys.path.insert(0, str(package.parent))
@@ -79,10 +101,11 @@ def original_outputs(package: Path, name: str, mel: np.ndarray) -> tuple[np.ndar
     tf.compat.v1.reset_default_graph()
     x = tf.compat.v1.placeholder(tf.float32, [None, mel.shape[1], mel.shape[2]])
     training = tf.compat.v1.placeholder(tf.bool)
-    logits, *_, penultimate = models.define_model(x, training, name, 50)
+    logits, *layers = models.define_model(x, training, name, 50)
+    embedding = tf.reshape(tf.reduce_mean(layers[2], axis=1), [-1, 12 * 128]) if "vgg" in name else layers[-1]
     with tf.compat.v1.Session() as session:
         tf.compat.v1.train.Saver().restore(session, f"{package / name}/")
-        return session.run([penultimate, logits], feed_dict={x: mel, training: False})
+        return session.run([embedding, logits], feed_dict={x: mel, training: False})
 
 
 def librosa_patches(clips: np.ndarray) -> np.ndarray:
@@ -129,12 +152,14 @@ def main() -> int:
         for name in NAMES:
             reader = tf.compat.v1.train.NewCheckpointReader(f"{package / name}/")
             path = ROOT / "irmas" / "weights" / f"{name}.safetensors"
-            save_file(state_dict(reader), str(path), metadata={
+            weights = vgg_state_dict(reader) if "vgg" in name else state_dict(reader)
+            save_file(weights, str(path), metadata={
                 "source": f"musicnn 0.1.0 (PyPI), {name} TensorFlow checkpoint; ISC licence, (c) Music Technology "
                           "Group, Universitat Pompeu Fabra 2019", "converted_by": "tools/convert_musicnn.py"})
             print(f"{path.relative_to(ROOT)}: sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}")
-            penultimate, logits = original_outputs(package, name, mel)
-            reference[f"{name}/penultimate"], reference[f"{name}/logits"] = penultimate, logits
+            embedding, logits = original_outputs(package, name, mel)
+            layer = "pool3" if "vgg" in name else "penultimate"
+            reference[f"{name}/{layer}"], reference[f"{name}/logits"] = embedding, logits
         out = ROOT / "tests" / "data" / "musicnn_reference.npz"
         out.parent.mkdir(exist_ok=True)
         np.savez_compressed(out, **reference)

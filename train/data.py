@@ -258,21 +258,25 @@ class IrmasDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(x, y, *self._encoded(x))
 
     def _encoded(self, waves: torch.Tensor) -> list[torch.Tensor]:
-        """[the encoder's embedding of each clip], or [] without an encoder. Clips already in the
-        `embedding_cache` are read from it; each process computes its share of the rest."""
+        """[the encoder's embedding of each clip], or [] without an encoder: each network's part (the encoder
+        joins them with "+") computed and cached on its own, so recipes that share a network share its cache."""
         if not self.hparams.encoder:
             return []
+        return [torch.cat([self._encoded_part(part, waves) for part in self.hparams.encoder.split("+")], dim=1)]
+
+    def _encoded_part(self, encoder: str, waves: torch.Tensor) -> torch.Tensor:
+        """One network's embedding of each clip. Clips already in the `embedding_cache` are read from it; each
+        process computes its share of the rest."""
         from irmas.model import InstrumentClassifier
 
-        model = InstrumentClassifier(tower_channels=[1], encoder=self.hparams.encoder)
-        cache = EmbeddingCache(self.hparams.embedding_cache, self.hparams.encoder) \
-            if self.hparams.embedding_cache else None
+        model = InstrumentClassifier(tower_channels=[1], encoder=encoder)
+        cache = EmbeddingCache(self.hparams.embedding_cache, encoder) if self.hparams.embedding_cache else None
         keys = [EmbeddingCache.key(w) for w in waves] if cache else []
         known = cache.load() if cache else {}
         todo = [i for i, k in enumerate(keys) if k not in known] if cache else list(range(len(waves)))
         computed = self._encode_shared(model, waves[todo])
         if not cache:
-            return [computed]
+            return computed
         out = torch.zeros(len(waves), computed.shape[1])
         out[todo] = computed
         pending = set(todo)
@@ -282,7 +286,7 @@ class IrmasDataModule(L.LightningDataModule):
         if todo and self._shard()[0] == 0:
             known.update(zip((keys[i] for i in todo), computed.numpy()))
             cache.save(known)
-        return [out]
+        return out
 
     def _encode_shared(self, model, waves: torch.Tensor) -> torch.Tensor:
         """Embeddings of `waves`, each DDP process computing every world-th clip, then all-gathered."""

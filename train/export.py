@@ -66,7 +66,7 @@ def model_card(model: InstrumentClassifier, metrics: dict | None = None, trainin
     frame_ms = 1000 * model.features.bands[0]["hop"] * model.towers[0].time_pool / model.sample_rate
     labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
     metric_rows = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none recorded) | |"
-    encoder = (f" A fourth branch, musicnn's {model.encoder_name} embedding (a CNN trained on real music; weights "
+    encoder = (f" A fourth branch, the {model.encoder_name} embedding (musicnn's CNNs trained on real music; weights "
                "by Jordi Pons, Music Technology Group, Universitat Pompeu Fabra, ISC licence), held fixed, joins the "
                "fusion.") if model.encoder is not None else ""
     front = "\n".join(["library_name: irmas", "license: mit", "pipeline_tag: audio-classification",
