@@ -1,5 +1,6 @@
 """Model forward per 3 s window (batch 1 and 16) and end to end (file -> probabilities -> figures),
-bundled model vs the same with (or without) the musicnn branch vs 3 x CNN14, on CPU (and GPU when present)."""
+bundled model vs the same with (or without) the musicnn branch, with the VGG joined to its branch, and 3 x CNN14,
+on CPU (and GPU when present)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from irmas.predict import predict_waveform
 
 from .common import median_ms, table
 
+JOINED = "MTT_vgg/pool3"  # a network the encoder branch may join: its cost beside the bundled model's
+
 
 def end_to_end(model, path: Path) -> None:
     waveform = load_audio(path)
@@ -33,11 +36,16 @@ def run(repeat: int = 10, cnn14: bool = True) -> str:
     # the bundled towers with the encoder branch added, or without it when the bundled model has one (untrained
     # fusion: the cost is what is measured here)
     config = {k: getattr(bundled, k, None) for k in ("sample_rate", "threshold")}
+
+    def like_bundled(encoder: str | None) -> InstrumentClassifier:
+        return for_inference(InstrumentClassifier(
+            tower_channels=[b.conv2.out_channels for b in bundled.towers[0].blocks],
+            time_pool=bundled.towers[0].time_pool, encoder=encoder, **config))
+
     variant = "three bands only" if bundled.encoder is not None else "with musicnn branch"
-    other = for_inference(InstrumentClassifier(
-        tower_channels=[b.conv2.out_channels for b in bundled.towers[0].blocks], time_pool=bundled.towers[0].time_pool,
-        encoder=None if bundled.encoder is not None else "MSD_musicnn/pooled", **config))
-    models = [("bundled", bundled), (variant, other)]
+    models = [("bundled", bundled), (variant, like_bundled(None if bundled.encoder else "MSD_musicnn/pooled"))]
+    if bundled.encoder is not None and JOINED not in bundled.encoder_name:  # the candidate network's cost
+        models.append((f"with {JOINED} joined", like_bundled(f"{bundled.encoder_name}+{JOINED}")))
     if cnn14:
         models.append(("3 x CNN14", for_inference(InstrumentClassifier(tower_channels=list(CNN14_CHANNELS)))))
     rng = np.random.default_rng(0)

@@ -61,11 +61,16 @@ def test_inference_benchmark_sets_the_bundled_model_beside_its_variant_with_or_w
     report = run(repeat=1, cnn14=False)
     rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[3:-1]]
             for line in report.splitlines() if line.startswith("| cpu")}
-    variant = "three bands only" if load_model(None).model.encoder is not None else "with musicnn branch"
-    assert set(rows) == {"bundled", variant, f"ratio {variant} / bundled"}
-    params = {name: float(rows[name][0].split()[0]) for name in ("bundled", variant)}
-    # the musicnn branch adds its 0.8 M weights and a wider fusion input
+    bundled = load_model(None).model
+    variant = "three bands only" if bundled.encoder is not None else "with musicnn branch"
+    joined = bundled.encoder is not None and "MTT_vgg" not in bundled.encoder_name
+    others = [variant] + (["with MTT_vgg/pool3 joined"] if joined else [])
+    assert set(rows) == {"bundled", *others, *(f"ratio {o} / bundled" for o in others)}
+    params = {name: float(rows[name][0].split()[0]) for name in ("bundled", *others)}
+    # the musicnn branch adds its 0.8 M weights and a wider fusion input, the VGG its 0.6 M
     assert (params["bundled"] > params[variant]) == (variant == "three bands only")
-    for name in ("bundled", variant):
+    assert all(params[o] > params["bundled"] for o in others[1:])
+    for name in ("bundled", *others):
         assert all(float(v) > 0 for v in rows[name][1:])
-    assert all(v.endswith("x") for v in rows[f"ratio {variant} / bundled"][1:])
+        if name != "bundled":
+            assert all(v.endswith("x") for v in rows[f"ratio {name} / bundled"][1:])
