@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/. About 38 minutes on a 2-core AMD EPYC VM. Run `bash install.sh` first (it makes .venv); needs
-# Debian's fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
+# to checkpoints/. About 50 minutes on a 2-core AMD EPYC VM (estimated: 38 measured before the VGG joined the
+# encoder, plus its encoding of every clip). Run `bash install.sh` first (it makes .venv); needs Debian's
+# fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
