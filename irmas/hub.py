@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .model import InstrumentClassifier, for_inference
+from .musicnn import parse_encoder
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_VAR = "IRMAS_MODEL"
@@ -38,8 +39,12 @@ class LoadedModel:
         where = {"bundled": "the model that comes with the app", "local": f"the model from the folder "
                  f"{Path(self.name).name}", "hub": f"the Hub model {self.name}@{self.revision or 'main'}"}[self.source]
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        listens = "three frequency bands" + (
-            ", and to a network pretrained on real music (musicnn)" if self.model.encoder is not None else "")
+        listens = "three frequency bands"
+        if self.model.encoder is not None:
+            networks = [("musicnn's VGG" if name.endswith("_vgg") else "musicnn")
+                        for name, _ in parse_encoder(self.model.encoder_name)]
+            listens += (f", and to {'networks' if len(networks) > 1 else 'a network'} pretrained on real music "
+                        f"({' and '.join(networks)})")
         text = (f"Using {where}: a {params:.1f} M-parameter network that listens to {listens}, "
                 f"trained on {self.trained_on or 'data its model card does not name'}.")
         if self.fallback_reason:

@@ -104,3 +104,14 @@ def test_not_a_repo_id_and_broken_folder_fall_back(tmp_path, tiny_model_dir):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{not json")
     assert load_model(str(tmp_path / "broken"), tiny_model_dir).source == "bundled"
+
+
+@pytest.mark.parametrize("encoder, named", [(None, None), ("MSD_musicnn/pooled", "a network pretrained on real music "
+                                            "(musicnn)"), ("MSD_musicnn/pooled+MTT_vgg/pool3", "networks pretrained "
+                                            "on real music (musicnn and musicnn's VGG)")])
+def test_description_names_the_networks_of_the_encoder_branch(encoder, named):
+    from irmas.hub import LoadedModel
+
+    text = LoadedModel(InstrumentClassifier(tower_channels=[4, 8], encoder=encoder), "local", "x").describe()
+    assert "listens to three frequency bands" in text
+    assert (named in text) if named else ("pretrained" not in text)
