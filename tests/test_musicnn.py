@@ -165,6 +165,31 @@ def test_tower_branch_dropout_leaves_some_clips_to_the_encoder_alone():
         InstrumentSystem(tower_channels=TINY_CHANNELS, tower_branch_dropout=0.3)
 
 
+def test_encoder_dropout_hides_the_embedding_in_training_only():
+    from train.system import InstrumentSystem
+
+    def system(p):
+        torch.manual_seed(0)
+        return InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
+                                encoder="MSD_musicnn", unfreeze_epoch=0, encoder_dropout=p).train()
+
+    waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
+    embedded, other = torch.randn(4, musicnn.EMBED_DIM), torch.randn(4, musicnn.EMBED_DIM)
+    with torch.no_grad():
+        hidden = system(1.0)
+        torch.manual_seed(1)
+        loss = hidden.training_loss((waves, targets, embedded))
+        torch.manual_seed(1)
+        assert hidden.training_loss((waves, targets, other)) == pytest.approx(loss.item())
+        seen = system(0.0)
+        torch.manual_seed(1)
+        loss = seen.training_loss((waves, targets, embedded))
+        torch.manual_seed(1)
+        assert seen.training_loss((waves, targets, other)) != pytest.approx(loss.item())
+    with pytest.raises(ValueError, match="needs an encoder"):
+        InstrumentSystem(tower_channels=TINY_CHANNELS, encoder_dropout=0.3)
+
+
 def test_data_module_computes_each_clips_embedding_once(rendered):
     from train.data import IrmasDataModule, as_float
 

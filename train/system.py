@@ -61,6 +61,7 @@ class InstrumentSystem(L.LightningModule):
         gain_db: float = 0.0,
         encoder: str | None = None,
         tower_branch_dropout: float = 0.0,
+        encoder_dropout: float = 0.0,
         freq_mixstyle: float = 0.0,
         freq_mixstyle_alpha: float = 0.4,
     ):
@@ -78,6 +79,8 @@ class InstrumentSystem(L.LightningModule):
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
         once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
         towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone.
+        `encoder_dropout`: dropout on the encoder's fixed embedding in training (the fusion's input from it),
+        so the head leans on no few of its features.
         `freq_mixstyle`: share of clips whose per-frequency level and spread (over time) are mixed with another
         clip's (`freq_mixstyle_alpha`: the Beta law of the mixing weight), towers only (`freq_mix_style`)."""
         super().__init__()
@@ -88,8 +91,9 @@ class InstrumentSystem(L.LightningModule):
                                           time_pool=time_pool, encoder=encoder)
         if encoder and mix_prob > 0:
             raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
-        if tower_branch_dropout and not encoder:
-            raise ValueError("tower_branch_dropout leaves the fusion the encoder's embedding: it needs an encoder")
+        if (tower_branch_dropout or encoder_dropout) and not encoder:
+            raise ValueError("tower_branch_dropout and encoder_dropout act on the encoder's embedding: "
+                             "each needs an encoder")
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -254,7 +258,10 @@ class InstrumentSystem(L.LightningModule):
         keep = None
         if self.hparams.tower_branch_dropout:
             keep = (torch.rand(len(targets), device=targets.device) >= self.hparams.tower_branch_dropout).float()
-        logits = self.model.classify(bands, self._encoded(batch), tower_keep=keep)
+        encoded = self._encoded(batch)
+        if encoded is not None and self.hparams.encoder_dropout:
+            encoded = F.dropout(encoded, self.hparams.encoder_dropout)
+        logits = self.model.classify(bands, encoded, tower_keep=keep)
         return F.binary_cross_entropy_with_logits(logits, targets)
 
     def _encoded(self, batch) -> torch.Tensor | None:
