@@ -386,6 +386,11 @@ def test_calibrate_writes_the_best_threshold_into_config_and_card(tmp_path, trai
     assert model.threshold == threshold
     worse = [evaluate_folder(model, f, threshold=0.97).metrics["micro_f1"] for f in folders]
     assert 0.0 <= f1 <= 1.0 and sum(s["micro_f1"] for s in scores) >= sum(worse)
+    shifted, same_f1 = calibrate(out, folders, shift=-0.04)  # leave-one-source-out's shift for unheard sound
+    assert shifted == round(threshold - 0.04, 2) and same_f1 == f1
+    assert json.loads((out / "config.json").read_text())["threshold"] == shifted
+    assert f"Detection threshold: {shifted} (micro F1 {f1:.3f} on " in (out / "README.md").read_text()
+    assert f"at {threshold}, moved by -0.04 for sources never heard" in (out / "README.md").read_text()
 
 
 # ---------------------------------------------------------------- leave-one-source-out
@@ -414,6 +419,7 @@ def test_leave_one_source_out_trains_without_each_source_and_scores_on_it(tmp_pa
         fold = tmp_path / "loso" / f"{held}-seed3"
         result = json.loads((fold / "result.json").read_text())
         assert result["held_out"] == held and 0 <= result["solo_accuracy"] <= 1
+        assert 0.05 <= result["held_out_threshold"] < 0.95 and 0 <= result["held_out_best_micro_f1"] <= 1
         config = yaml.safe_load(next(fold.glob("lightning_logs/version_*/config.yaml")).read_text())
         assert config["data"]["train_dirs"] == [sources[kept]["train"]]
         assert config["data"]["val_dirs"] == [sources[held]["train"]] and config["seed_everything"] == 3

@@ -53,12 +53,15 @@ def _tools(argv: list[str]) -> int:
     c = sub.add_parser("calibrate", help="set the detection threshold that maximises micro F1 on test-layout folders")
     c.add_argument("model_dir", type=Path)
     c.add_argument("folders", nargs="+", type=Path)
+    c.add_argument("--shift", type=float, default=0.0,
+                   help="added to the best threshold there: leave-one-source-out's mean shift for unheard sources")
     args = parser.parse_args(argv)
     if args.command == "calibrate":
         from .calibrate import calibrate
 
-        threshold, f1 = calibrate(args.model_dir, args.folders)
-        print(f"threshold {threshold:.2f} (micro F1 {f1:.3f} on {', '.join(map(str, args.folders))}) "
+        threshold, f1 = calibrate(args.model_dir, args.folders, args.shift)
+        print(f"threshold {threshold:.2f} (micro F1 {f1:.3f} on {', '.join(map(str, args.folders))}"
+              f"{f' at the best threshold, shifted by {args.shift:+.2f}' if args.shift else ''}) "
               f"written to {args.model_dir / 'config.json'}")
         return 0
     from .export import export, push

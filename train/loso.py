@@ -5,7 +5,9 @@ model never heard. A source is a sound bank or the real recorded notes, rendered
 (solo clips, multi-instrument excerpts for evaluation, excerpts cut into clips for training). Each fold runs
 `python -m train fit` with the recipe's data keys replaced, keeps its last epoch (never the epoch best on
 the held-out source: that would tune on it), calibrates the threshold on the other sources' excerpts, and
-reports solo accuracy and excerpt micro F1 on the held-out source, then the mean over folds.
+reports solo accuracy and excerpt micro F1 on the held-out source, then the mean over folds. It also reports the
+threshold that would have been best on the held-out excerpts: the mean of its shift from the calibrated one is
+what `python -m train calibrate --shift` applies to a model for sound it never heard.
 
     python -m train loso train/configs/loso.yaml --seed 0 [--seed 1 ...] [--only samples] [--out DIR] \
         [-- --model.encoder MSD_musicnn ...]   # `train fit` overrides of the recipe for every fold
@@ -53,7 +55,7 @@ def run_fold(plan: dict, held: str, seed: int, out: Path, overrides: list[str]) 
     from irmas.evaluate import evaluate_folder
     from irmas.hub import load_model
 
-    from .calibrate import calibrate
+    from .calibrate import best_threshold, calibrate
     from .export import export
 
     root = out / f"{held}-seed{seed}"
@@ -74,7 +76,9 @@ def run_fold(plan: dict, held: str, seed: int, out: Path, overrides: list[str]) 
     model = load_model(str(model_dir)).model
     solo = evaluate_folder(model, sources[held]["train"], progress=False).to_dict()
     excerpts = evaluate_folder(model, sources[held]["test"], progress=False).to_dict()
+    held_threshold, held_f1 = best_threshold(model, [sources[held]["test"]])  # reported, never used on this fold
     result = {"held_out": held, "seed": seed, "threshold": threshold,
+              "held_out_threshold": held_threshold, "held_out_best_micro_f1": round(held_f1, 4),
               "solo_accuracy": round(solo["accuracy"], 4), "solo_macro_f1": round(solo["macro_f1"], 4),
               "excerpt_micro_f1": round(excerpts["micro_f1"], 4), "excerpt_macro_f1": round(excerpts["macro_f1"], 4),
               "solo_per_class_f1": solo["per_class"]}
@@ -83,19 +87,28 @@ def run_fold(plan: dict, held: str, seed: int, out: Path, overrides: list[str]) 
 
 
 def table(results: list[dict]) -> str:
-    """Markdown: one row per fold and seed, then the mean over folds (of the seeds' means)."""
-    rows = ["| never heard | seed | solo accuracy | solo macro F1 | excerpts micro F1 | excerpts macro F1 |",
-            "|---|---|---|---|---|---|"]
+    """Markdown: one row per fold and seed, then the mean over folds (of the seeds' means). The threshold shift
+    is the held-out excerpts' best threshold minus the calibrated one (blank for folds that did not record it)."""
+    rows = ["| never heard | seed | solo accuracy | solo macro F1 | excerpts micro F1 | excerpts macro F1 | "
+            "threshold shift |", "|---|---|---|---|---|---|---|"]
     keys = ("solo_accuracy", "solo_macro_f1", "excerpt_micro_f1", "excerpt_macro_f1")
+
+    def shift(r: dict) -> float | None:
+        return r["held_out_threshold"] - r["threshold"] if "held_out_threshold" in r else None
+
+    def fold_means(values: dict[str, list[float]]) -> float | None:
+        per_fold = [sum(v) / len(v) for v in values.values() if v]
+        return sum(per_fold) / len(per_fold) if per_fold else None
+
     for r in results:
-        rows.append(f"| {r['held_out']} | {r['seed']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
+        rows.append(f"| {r['held_out']} | {r['seed']} | " + " | ".join(f"{r[k]:.3f}" for k in keys)
+                    + (f" | {shift(r):+.2f} |" if shift(r) is not None else " | |"))
     folds = sorted({r["held_out"] for r in results})
-    means = []
-    for k in keys:
-        per_fold = [sum(r[k] for r in results if r["held_out"] == f) / sum(r["held_out"] == f for r in results)
-                    for f in folds]
-        means.append(sum(per_fold) / len(per_fold))
-    rows.append(f"| **mean of {len(folds)} folds** | | " + " | ".join(f"**{m:.3f}**" for m in means) + " |")
+    means = [fold_means({f: [r[k] for r in results if r["held_out"] == f] for f in folds}) for k in keys]
+    mean_shift = fold_means({f: [shift(r) for r in results if r["held_out"] == f and shift(r) is not None]
+                             for f in folds})
+    rows.append(f"| **mean of {len(folds)} folds** | | " + " | ".join(f"**{m:.3f}**" for m in means)
+                + (f" | **{mean_shift:+.3f}** |" if mean_shift is not None else " | |"))
     return "\n".join(rows)
 
 
