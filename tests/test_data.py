@@ -474,7 +474,7 @@ def test_physical_models_play_each_note_at_its_pitch():
     assert odd > 3 * even  # a cylindrical bore: odd harmonics
 
 
-def test_physical_model_output_is_nearly_the_same_for_a_seed_whatever_the_processes(tmp_path):
+def test_physical_model_output_is_the_same_for_a_seed_whatever_the_processes(tmp_path):
     def render(out, workers, seed=5):
         render_dataset(["STK"], out, train_per_class=3, test_excerpts=3, seed=seed, workers=workers, progress=False,
                        sample_rate=22050)
@@ -482,11 +482,7 @@ def test_physical_model_output_is_nearly_the_same_for_a_seed_whatever_the_proces
 
     one, two, other = render(tmp_path / "a", 1), render(tmp_path / "b", 2), render(tmp_path / "c", 1, seed=6)
     assert one.keys() == two.keys() and len(one) == 8 * 3 + 3
-    # STK now and then plays a part a little differently from the same score and seed (1 of 138 parts over six runs)
-    assert sum(one[k] == two[k] for k in one) >= 0.8 * len(one)
-    for k in one:
-        a, b = (sf.read(io.BytesIO(files[k]))[0] for files in (one, two))
-        assert np.max(np.abs(a - b)) < 0.05 * np.max(np.abs(a)), k
+    assert [k for k in one if one[k] != two[k]] == []  # STK's noise is seeded by the frozen clock
     assert sum(one[k] != other.get(k) for k in one) == len(one)
 
 

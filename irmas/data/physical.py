@@ -5,8 +5,7 @@ that no sample bank shares: a bore that gives a clarinet its odd harmonics, a re
 the FluidSynth renderer's interface (`begin`, `codes`, `presets`, `playable`, `part`), so irmas.data.render plays
 the same pieces on it, with the same dynamics, rooms and levels. Each part is a SKINI score played by `stk-demo`
 with its model's controls (vibrato, breath noise, reed, bow) and the seed of its noise (STK's is the clock, which
-`faketime` stops) drawn per part from a generator seeded by the notes. About one part in a hundred still comes out a
-little different from run to run (same score and seed; the cause is inside STK): the data are repeatable to that.
+`faketime -f` freezes) drawn per part from a generator seeded by the notes, so a part is the same on every run.
 Classes with no model of the instrument itself (piano, electric guitar, voice) are absent; drums are the
 sampler's synthesised kit. STK: Perry R. Cook and Gary P. Scavone, a permissive licence (Debian's copyright file).
 """
@@ -51,12 +50,12 @@ CONTROLS: dict[str, dict[int, tuple[float, float]]] = {
 # instrument -> the keys it speaks on (Plucked goes out of tune above, Brass falls silent above)
 SPEAKS: dict[str, tuple[int, int]] = {"Brass": (54, 80), "Plucked": (40, 74)}
 # Names the audio this source makes for a seed (RENDERER_VERSION names the rest): change it with the output.
-PHYSICAL_VERSION = "1"
+PHYSICAL_VERSION = "2"
 
 
 def stk_demo() -> str | None:
     """The path of Debian's `stk-demo`, or None where the `stk` or `faketime` package is not installed (STK seeds
-    its noise from the clock: `faketime` stops the clock at a time drawn per part, which makes a part repeatable)."""
+    its noise from the clock: `faketime` freezes the clock at a time drawn per part, which makes a part repeatable)."""
     return shutil.which(STK_DEMO) if shutil.which("faketime") else None
 
 
@@ -124,8 +123,11 @@ class PhysicalModels:
                          for s, e, k, v in notes]
             ski.write_text(score(notes, controls))
             clock = f"2020-01-01 00:{int(rng.integers(60)):02d}:{int(rng.integers(60)):02d}"  # the noise's seed
-            subprocess.run(["faketime", clock, program, instrument, "-s", str(self.sample_rate), "-n", str(VOICES),
-                            "-if", str(ski), "-ow", str(wav)], cwd=tmp, capture_output=True, check=True, timeout=120)
+            # -f: frozen; without it faketime starts the clock there and lets it run, so a slow start (a loaded
+            # machine) could pass into the next second, another seed
+            subprocess.run(["faketime", "-f", clock, program, instrument, "-s", str(self.sample_rate),
+                            "-n", str(VOICES), "-if", str(ski), "-ow", str(wav)],
+                           cwd=tmp, capture_output=True, check=True, timeout=120)
             audio, rate = sf.read(wav, dtype="float32", always_2d=True)
         if rate != self.sample_rate:
             raise RuntimeError(f"stk-demo wrote {rate} Hz, asked for {self.sample_rate}")
