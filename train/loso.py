@@ -108,7 +108,7 @@ def table(results: list[dict]) -> str:
     mean_shift = fold_means({f: [shift(r) for r in results if r["held_out"] == f and shift(r) is not None]
                              for f in folds})
     rows.append(f"| **mean of {len(folds)} folds** | | " + " | ".join(f"**{m:.3f}**" for m in means)
-                + (f" | **{mean_shift:+.3f}** |" if mean_shift is not None else " | |"))
+                + (f" | **{round(mean_shift, 3) + 0.0:+.3f}** |" if mean_shift is not None else " | |"))
     return "\n".join(rows)
 
 
