@@ -54,6 +54,14 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, so large tensors go back to the system when freed
 
 
+def release_freed_memory() -> None:
+    """Hand the pages of what a request freed back to the system (glibc's malloc_trim): without it, the
+    fragments left between the heap's live blocks added ~10 MB of peak RSS per round of `bench load`."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def label_values(prediction: Prediction) -> dict[str, float]:
     """What gr.Label shows: human name -> probability."""
     return {NAMES.get(c, c): float(p) for c, p in zip(prediction.labels, prediction.probabilities)}
@@ -84,9 +92,12 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             return nothing(str(err))
         prediction = predict_waveform(model, waveform)
         several = len(prediction.window_starts) > 1
-        return (f"### {prediction.summary}", label_values(prediction), probabilities_bar(prediction),
-                band_spectrograms(plot_features, waveform),
-                gr.update(value=timeline(prediction) if several else None, visible=several))
+        outputs = (f"### {prediction.summary}", label_values(prediction), probabilities_bar(prediction),
+                   band_spectrograms(plot_features, waveform),
+                   gr.update(value=timeline(prediction) if several else None, visible=several))
+        del waveform, prediction
+        release_freed_memory()
+        return outputs
 
     def nothing(reason: str):
         return (f"### Could not analyse this input\n{reason}", None, None, None, gr.update(value=None, visible=False))

@@ -140,13 +140,20 @@ def test_encoder_branch_is_held_fixed_in_training(four_branch):
     assert system.model.head.weight.grad is not None
 
 
+def small_encoder_system(**options):
+    """A small InstrumentSystem with musicnn's branch, in training mode, the same weights for the same options."""
+    from train.system import InstrumentSystem
+
+    torch.manual_seed(0)
+    return InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
+                            encoder="MSD_musicnn", unfreeze_epoch=0, **options).train()
+
+
 def test_tower_branch_dropout_leaves_some_clips_to_the_encoder_alone():
     from train.system import InstrumentSystem
 
     def system(p):
-        torch.manual_seed(0)
-        return InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
-                                encoder="MSD_musicnn", unfreeze_epoch=0, tower_branch_dropout=p).train()
+        return small_encoder_system(tower_branch_dropout=p)
 
     waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
     embedded = torch.randn(4, musicnn.EMBED_DIM)
@@ -168,20 +175,15 @@ def test_tower_branch_dropout_leaves_some_clips_to_the_encoder_alone():
 def test_encoder_dropout_hides_the_embedding_in_training_only():
     from train.system import InstrumentSystem
 
-    def system(p):
-        torch.manual_seed(0)
-        return InstrumentSystem(tower_channels=TINY_CHANNELS, fusion_dims=[32], fusion_dropout=[0.0], embed_dim=16,
-                                encoder="MSD_musicnn", unfreeze_epoch=0, encoder_dropout=p).train()
-
     waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
     embedded, other = torch.randn(4, musicnn.EMBED_DIM), torch.randn(4, musicnn.EMBED_DIM)
     with torch.no_grad():
-        hidden = system(1.0)
+        hidden = small_encoder_system(encoder_dropout=1.0)
         torch.manual_seed(1)
         loss = hidden.training_loss((waves, targets, embedded))
         torch.manual_seed(1)
         assert hidden.training_loss((waves, targets, other)) == pytest.approx(loss.item())
-        seen = system(0.0)
+        seen = small_encoder_system(encoder_dropout=0.0)
         torch.manual_seed(1)
         loss = seen.training_loss((waves, targets, embedded))
         torch.manual_seed(1)
