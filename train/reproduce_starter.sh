@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/. About 50 minutes on a 2-core AMD EPYC VM (estimated: 38 measured before the VGG joined the
-# encoder, plus its encoding of every clip). Run `bash install.sh` first (it makes .venv); needs Debian's
-# fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
+# to checkpoints/. 78.5 minutes from a fresh clone on a 2-core AMD EPYC VM (2026-12-04; 36 of them training, 19
+# computing the two encoders' embeddings); the bundled checkpoint is that run's output. Run `bash install.sh`
+# first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
