@@ -31,6 +31,4 @@ python3 -m train export "$CKPT" "$OUT" --config train/configs/starter.yaml \
 python3 -m irmas data render "${SOURCES[@]}" --out data/calib \
   --train-per-class 0 --test-excerpts 100 --seed 1 --sample-rate 22050
 python3 -m train calibrate "$OUT" data/calib/FluidR3_GM/test data/calib/MuseScore_General/test data/calib/samples/test
-python3 -m irmas evaluate data/synth/FluidR3_GM/test --model "$OUT"
-python3 -m irmas evaluate data/synth/MuseScore_General/test --model "$OUT"
-python3 -m irmas evaluate data/synth/samples/test --model "$OUT"
+echo "Score it on the rendered test excerpts: python -m irmas evaluate data/synth/<source>/test --model $OUT"
