@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/. 78.5 minutes from a fresh clone on a 2-core AMD EPYC VM (2026-12-04; 36 of them training, 19
-# computing the two encoders' embeddings); the bundled checkpoint is that run's output. Run `bash install.sh`
-# first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and espeak-ng.
+# to checkpoints/, calibrate. 29.6 minutes from a fresh machine on a 2-core Intel Xeon VM (2026-12-04; 11.6 of them
+# computing the two encoders' embeddings, 10.7 training four epochs); the bundled checkpoint is that run's output.
+# Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
+# musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
