@@ -172,6 +172,29 @@ def test_tower_branch_dropout_leaves_some_clips_to_the_encoder_alone():
         InstrumentSystem(tower_channels=TINY_CHANNELS, tower_branch_dropout=0.3)
 
 
+def test_encoder_branch_dropout_leaves_some_clips_to_the_towers_alone():
+    from train.system import InstrumentSystem
+
+    waves, targets = torch.randn(4, 66150), torch.eye(11)[:4]
+    embedded = torch.randn(4, musicnn.EMBED_DIM)
+
+    def loss(system, waves, embedded):
+        torch.manual_seed(1)  # the same dropout masks and dropped clips in each call
+        return system.training_loss((waves, targets, embedded))
+
+    every = small_encoder_system(encoder_branch_dropout=1.0)
+    first = loss(every, waves, embedded)
+    first.backward()
+    assert all(p.grad is not None and p.grad.any() for p in every.model.towers[0].fc1.parameters())
+    with torch.no_grad():  # the encoder's embedding no longer matters, the towers' input does
+        assert loss(every, waves, embedded.flip(0)) == pytest.approx(first.item())
+        assert loss(every, torch.randn(4, 66150), embedded) != pytest.approx(first.item())
+        some = small_encoder_system(encoder_branch_dropout=0.5)
+        assert loss(some, waves, embedded.flip(0)) != pytest.approx(loss(some, waves, embedded).item())
+    with pytest.raises(ValueError, match="needs an encoder"):
+        InstrumentSystem(tower_channels=TINY_CHANNELS, encoder_branch_dropout=0.3)
+
+
 def test_encoder_dropout_hides_the_embedding_in_training_only():
     from train.system import InstrumentSystem
 

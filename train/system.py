@@ -61,6 +61,7 @@ class InstrumentSystem(L.LightningModule):
         gain_db: float = 0.0,
         encoder: str | None = None,
         tower_branch_dropout: float = 0.0,
+        encoder_branch_dropout: float = 0.0,
         encoder_dropout: float = 0.0,
         freq_mixstyle: float = 0.0,
         freq_mixstyle_alpha: float = 0.4,
@@ -79,6 +80,8 @@ class InstrumentSystem(L.LightningModule):
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
         once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
         towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone.
+        `encoder_branch_dropout`: the other way round, the share of clips whose encoder embedding is zeroed, so
+        the towers learn to name instruments without it.
         `encoder_dropout`: dropout on the encoder's fixed embedding in training (the fusion's input from it),
         so the head leans on no few of its features.
         `freq_mixstyle`: share of clips whose per-frequency level and spread (over time) are mixed with another
@@ -91,9 +94,9 @@ class InstrumentSystem(L.LightningModule):
                                           time_pool=time_pool, encoder=encoder)
         if encoder and mix_prob > 0:
             raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
-        if (tower_branch_dropout or encoder_dropout) and not encoder:
-            raise ValueError("tower_branch_dropout and encoder_dropout act on the encoder's embedding: "
-                             "each needs an encoder")
+        if (tower_branch_dropout or encoder_branch_dropout or encoder_dropout) and not encoder:
+            raise ValueError("tower_branch_dropout, encoder_branch_dropout and encoder_dropout act on the "
+                             "encoder's embedding: each needs an encoder")
         if panns_checkpoint:
             from .panns import fetch_panns
 
@@ -261,6 +264,9 @@ class InstrumentSystem(L.LightningModule):
         encoded = self._encoded(batch)
         if encoded is not None and self.hparams.encoder_dropout:
             encoded = F.dropout(encoded, self.hparams.encoder_dropout)
+        if encoded is not None and self.hparams.encoder_branch_dropout:
+            drop = torch.rand(len(targets), device=targets.device) < self.hparams.encoder_branch_dropout
+            encoded = encoded.masked_fill(drop[:, None], 0.0)
         logits = self.model.classify(bands, encoded, tower_keep=keep)
         return F.binary_cross_entropy_with_logits(logits, targets)
 
