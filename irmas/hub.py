@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .model import InstrumentClassifier, for_inference
-from .musicnn import parse_encoder
+from .musicnn import HARMONICS, parse_encoder
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_VAR = "IRMAS_MODEL"
@@ -39,12 +39,17 @@ class LoadedModel:
         where = {"bundled": "the model that comes with the app", "local": f"the model from the folder "
                  f"{Path(self.name).name}", "hub": f"the Hub model {self.name}@{self.revision or 'main'}"}[self.source]
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        listens = "three frequency bands"
+        inputs = ["three frequency bands"]
         if self.model.encoder is not None:
-            networks = [("musicnn's VGG" if name.endswith("_vgg") else "musicnn")
-                        for name, _ in parse_encoder(self.model.encoder_name)]
-            listens += (f", and to {'networks' if len(networks) > 1 else 'a network'} pretrained on real music "
-                        f"({' and '.join(networks)})")
+            names = [name for name, _ in parse_encoder(self.model.encoder_name)]
+            networks = [("musicnn's VGG" if name.endswith("_vgg") else "musicnn") for name in names
+                        if name != HARMONICS]
+            if networks:
+                inputs.append(f"{'networks' if len(networks) > 1 else 'a network'} pretrained on real music "
+                              f"({' and '.join(networks)})")
+            if HARMONICS in names:
+                inputs.append("the harmonics of the notes' pitch")
+        listens = ", to ".join(inputs[:-1]) + (", and to " if len(inputs) > 1 else "") + inputs[-1]
         text = (f"Using {where}: a {params:.1f} M-parameter network that listens to {listens}, "
                 f"trained on {self.trained_on or 'data its model card does not name'}.")
         if self.fallback_reason:

@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from .harmonics import DIM as HARMONIC_DIM
+from .harmonics import HarmonicProfile
+
 SAMPLE_RATE = 16000
 N_FFT, HOP, N_MELS = 512, 256, 96
 N_FRAMES = 187  # 3 s: the patch length the published models were trained on
@@ -50,7 +53,8 @@ VGG_POOLS = ((4, 1), (2, 2), (2, 2), (2, 2), (4, 4))  # (frames, bands) max-pool
 VGG_FIRST_CONV_STRIDE, VGG_FIRST_POOL_STRIDE = (1, 2), (2, 1)
 VGG_BANDS = (48, 24, 12, 6, 1)  # mel positions left after each block
 # width of each layer an encoder branch can take: "MSD_musicnn" (penultimate), "MSD_musicnn/pooled", "MTT_vgg/pool3"
-LAYER_DIMS = {"penultimate": EMBED_DIM, "pooled": POOLED_DIM,
+HARMONICS = "harmonics"  # the part of an encoder spec that is irmas.harmonics' profile, not a network
+LAYER_DIMS = {"penultimate": EMBED_DIM, "pooled": POOLED_DIM, "profile": HARMONIC_DIM,
               **{f"pool{i}": bands * VGG_FILTERS for i, bands in enumerate(VGG_BANDS, start=1)}}
 
 
@@ -216,14 +220,16 @@ class EncoderBranch(nn.Module):
     """The classifier's fixed branch: waveforms -> log-mel -> one layer of each named network, concatenated.
 
     `spec` names them joined by "+", each `<weights>[/<layer>]`: "MSD_musicnn/pooled+MTT_vgg/pool3"; musicnn's
-    default layer is its penultimate, the VGG's pool3. Held fixed, so it is always in eval mode.
+    default layer is its penultimate, the VGG's pool3. "harmonics" joins irmas.harmonics' profile of the
+    waveform (no weights). Held fixed, so it is always in eval mode.
     """
 
     def __init__(self, spec: str, sample_rate: int):
         super().__init__()
         self.parts = parse_encoder(spec)
         self.front_end = MelFrontEnd(sample_rate)
-        self.networks = nn.ModuleList(load_musicnn(weights) for weights, _ in self.parts)
+        self.networks = nn.ModuleList(HarmonicProfile(sample_rate) if weights == HARMONICS else load_musicnn(weights)
+                                      for weights, _ in self.parts)
         self.requires_grad_(False)
         self.dim = sum(LAYER_DIMS[layer] for _, layer in self.parts)
 
@@ -233,22 +239,26 @@ class EncoderBranch(nn.Module):
     def forward(self, waveforms: torch.Tensor, chunk: int) -> torch.Tensor:
         """(batch, dim) embeddings of 3 s windows, `chunk` windows per network call."""
         with torch.no_grad():
-            mel = self.front_end(waveforms)[:, :N_FRAMES]
-            return torch.cat([torch.cat([net(part, layer=layer) for part in mel.split(chunk)])
-                              for net, (_, layer) in zip(self.networks, self.parts)], dim=1)
+            mel = self.front_end(waveforms)[:, :N_FRAMES] if any(w != HARMONICS for w, _ in self.parts) else None
+            return torch.cat([net(waveforms) if weights == HARMONICS else
+                              torch.cat([net(part, layer=layer) for part in mel.split(chunk)])
+                              for net, (weights, layer) in zip(self.networks, self.parts)], dim=1)
 
 
 def parse_encoder(spec: str) -> list[tuple[str, str]]:
     """"MSD_musicnn/pooled+MTT_vgg" -> [("MSD_musicnn", "pooled"), ("MTT_vgg", "pool3")]; ValueError if unknown."""
     parts = []
     for part in spec.split("+"):
+        if part == HARMONICS:
+            parts.append((HARMONICS, "profile"))
+            continue
         weights, _, layer = part.partition("/")
         vgg = weights.endswith("_vgg")
         layer = layer or ("pool3" if vgg else "penultimate")
         allowed = [f"pool{i}" for i in range(1, len(VGG_POOLS) + 1)] if vgg else ["penultimate", "pooled"]
         if weights not in WEIGHTS_SHA256 or layer not in allowed:
             raise ValueError(f"encoder {part!r}: choose weights from {sorted(WEIGHTS_SHA256)}, with "
-                             f"/{' or /'.join(allowed)} for {'the VGG' if vgg else 'musicnn'}")
+                             f"/{' or /'.join(allowed)} for {'the VGG' if vgg else 'musicnn'}, or {HARMONICS!r}")
         parts.append((weights, layer))
     return parts
 

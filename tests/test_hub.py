@@ -106,9 +106,13 @@ def test_not_a_repo_id_and_broken_folder_fall_back(tmp_path, tiny_model_dir):
     assert load_model(str(tmp_path / "broken"), tiny_model_dir).source == "bundled"
 
 
-@pytest.mark.parametrize("encoder, named", [(None, None), ("MSD_musicnn/pooled", "a network pretrained on real music "
-                                            "(musicnn)"), ("MSD_musicnn/pooled+MTT_vgg/pool3", "networks pretrained "
-                                            "on real music (musicnn and musicnn's VGG)")])
+@pytest.mark.parametrize("encoder, named", [
+    (None, None),
+    ("MSD_musicnn/pooled", "a network pretrained on real music (musicnn)"),
+    ("MSD_musicnn/pooled+MTT_vgg/pool3", "networks pretrained on real music (musicnn and musicnn's VGG)"),
+    ("MTT_vgg/pool2+harmonics", "three frequency bands, to a network pretrained on real music (musicnn's VGG), "
+                                "and to the harmonics of the notes' pitch"),
+])
 def test_description_names_the_networks_of_the_encoder_branch(encoder, named):
     from irmas.hub import LoadedModel
 

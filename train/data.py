@@ -176,10 +176,13 @@ class EmbeddingCache:
     changed weights or code never return stale embeddings."""
 
     def __init__(self, folder: str | Path, encoder: str):
-        from irmas import musicnn
+        from irmas import harmonics, musicnn
 
-        code = hashlib.sha256(Path(musicnn.__file__).read_bytes()).hexdigest()
-        version = hashlib.sha256((musicnn.WEIGHTS_SHA256[encoder.partition("/")[0]] + code).encode()).hexdigest()
+        if encoder == musicnn.HARMONICS:
+            version = harmonics.VERSION
+        else:
+            code = hashlib.sha256(Path(musicnn.__file__).read_bytes()).hexdigest()
+            version = hashlib.sha256((musicnn.WEIGHTS_SHA256[encoder.partition("/")[0]] + code).encode()).hexdigest()
         self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}.npz"
 
     @staticmethod
