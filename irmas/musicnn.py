@@ -16,6 +16,7 @@ Input: waveforms at any rate (resampled to 16 kHz here), 3 s windows (187 frames
 from __future__ import annotations
 
 import hashlib
+import inspect
 from functools import partial
 from pathlib import Path
 
@@ -261,6 +262,16 @@ def parse_encoder(spec: str) -> list[tuple[str, str]]:
                              f"/{' or /'.join(allowed)} for {'the VGG' if vgg else 'musicnn'}, or {HARMONICS!r}")
         parts.append((weights, layer))
     return parts
+
+
+def network_version(name: str) -> str:
+    """sha256 of what turns a waveform into network `name`'s embeddings: its weights, and the code and constants
+    of the front end and the networks (not `EncoderBranch`'s plumbing). Caches of embeddings are keyed to it."""
+    code = [inspect.getsource(part) for part in (mel_filterbank, MelFrontEnd, _ConvBN, _max_over_frequency,
+                                                  Musicnn, _channels_last_max_pool, Vgg)]
+    constants = (SAMPLE_RATE, N_FFT, HOP, N_MELS, N_FRAMES, BN_EPS, TIMBRAL, TEMPORAL, MIDEND, VGG_FILTERS,
+                 VGG_POOLS, VGG_FIRST_CONV_STRIDE, VGG_FIRST_POOL_STRIDE, soxr.__version__)
+    return hashlib.sha256("\n".join([WEIGHTS_SHA256[name], repr(constants), *code]).encode()).hexdigest()
 
 
 def weights_path(name: str) -> Path:

@@ -1,7 +1,6 @@
 """The musicnn port against the original TensorFlow model's recorded outputs, and the four-branch classifier."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -279,16 +278,28 @@ def test_each_network_of_a_joined_encoder_has_its_own_cache(rendered, tmp_path):
     assert not torch.equal(joined[:, musicnn.EMBED_DIM:], torch.zeros_like(joined[:, musicnn.EMBED_DIM:]))
 
 
-def test_embedding_cache_file_changes_with_the_encoder_weights_and_code(tmp_path, monkeypatch):
+def test_embedding_cache_file_changes_with_the_networks_only(tmp_path, monkeypatch):
     from train.data import EmbeddingCache
 
     first = EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path
     assert EmbeddingCache(tmp_path, "MTT_musicnn/pooled").path != first
     assert EmbeddingCache(tmp_path, "MSD_musicnn").path != first
-    monkeypatch.setitem(musicnn.WEIGHTS_SHA256, "MSD_musicnn", "0" * 64)
-    assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
-    monkeypatch.undo()
-    edited = tmp_path / "musicnn.py"
-    edited.write_bytes(Path(musicnn.__file__).read_bytes() + b"\n# changed\n")
-    monkeypatch.setattr(musicnn, "__file__", str(edited))
-    assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
+    with monkeypatch.context() as patch:
+        patch.setitem(musicnn.WEIGHTS_SHA256, "MSD_musicnn", "0" * 64)
+        assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
+    with monkeypatch.context() as patch:
+        patch.setattr(musicnn, "BN_EPS", 1e-5)
+        assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
+
+    class OtherMusicnn(musicnn.Musicnn):
+        """other network code"""
+
+    with monkeypatch.context() as patch:
+        patch.setattr(musicnn, "Musicnn", OtherMusicnn)
+        assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path != first
+
+    class OtherBranch(musicnn.EncoderBranch):
+        """other plumbing around the same networks"""
+
+    monkeypatch.setattr(musicnn, "EncoderBranch", OtherBranch)
+    assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path == first

@@ -172,8 +172,8 @@ class EpochShuffle(DistributedSampler):
 
 class EmbeddingCache:
     """Encoder embeddings of clips on disk, keyed by a hash of the clip's 16-bit samples: one `.npz` per
-    encoder, weights file and version of `irmas/musicnn.py` (`<encoder>-<sha256 of both>.npz`; no pickle), so
-    changed weights or code never return stale embeddings."""
+    encoder layer and `musicnn.network_version` (weights, front-end and network code; `<encoder>-<version>.npz`;
+    no pickle), so changed weights or code never return stale embeddings, and edits elsewhere keep them."""
 
     def __init__(self, folder: str | Path, encoder: str):
         from irmas import harmonics, musicnn
@@ -181,8 +181,7 @@ class EmbeddingCache:
         if encoder == musicnn.HARMONICS:
             version = harmonics.VERSION
         else:
-            code = hashlib.sha256(Path(musicnn.__file__).read_bytes()).hexdigest()
-            version = hashlib.sha256((musicnn.WEIGHTS_SHA256[encoder.partition("/")[0]] + code).encode()).hexdigest()
+            version = musicnn.network_version(encoder.partition("/")[0])
         self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}.npz"
 
     @staticmethod
