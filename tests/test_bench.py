@@ -74,3 +74,19 @@ def test_inference_benchmark_sets_the_bundled_model_beside_its_variant_with_or_w
         assert all(float(v) > 0 for v in rows[name][1:])
         if name != "bundled":
             assert all(v.endswith("x") for v in rows[f"ratio {name} / bundled"][1:])
+
+
+def test_robustness_benchmark_stores_each_copy_and_the_float_control_agrees(rendered, tmp_path):
+    """Each excerpt gets a row per kind of file; the float file at -60 dBFS must give the float answer exactly
+    (prediction normalises the level), while an 8-bit file really is another file (its probabilities move)."""
+    from bench.robustness import COPIES, run
+
+    out = run(sets=[("rendered", rendered / "FluidR3_GM" / "test"), ("absent", tmp_path / "none")], per_set=3)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in out.splitlines()
+            if line.startswith("| rendered")]
+    assert [r[2] for r in rows] == list(COPIES) and all(r[1] == "3" for r in rows)
+    control = rows[0]
+    assert control[3:6] == ["1.000", "0.000", "0.000"]
+    assert control[6].split(" -> ")[0] == control[6].split(" -> ")[1]
+    eight_bit = rows[1]
+    assert float(eight_bit[4]) > 0.001
