@@ -85,14 +85,16 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         """Verdict, top 5, bars, spectrograms, timeline; a rejected input leaves its sentence on the page."""
         if not audio_path:
             return nothing("No audio yet: upload a file or record something first.")
+        notices: list[str] = []
         try:
-            waveform = load_audio(audio_path, target_rate=model.sample_rate)
+            waveform = load_audio(audio_path, target_rate=model.sample_rate, notices=notices)
         except AudioError as err:
             log.info("rejected input: %s", err)
             return nothing(str(err))
-        prediction = predict_waveform(model, waveform)
+        prediction = predict_waveform(model, waveform, notices=notices)
         several = len(prediction.window_starts) > 1
-        outputs = (f"### {prediction.summary}", label_values(prediction), probabilities_bar(prediction),
+        verdict = "\n\n".join([f"### {prediction.summary}", *prediction.notices])
+        outputs = (verdict, label_values(prediction), probabilities_bar(prediction),
                    band_spectrograms(plot_features, waveform),
                    gr.update(value=timeline(prediction) if several else None, visible=several))
         del waveform, prediction

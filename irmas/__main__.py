@@ -121,6 +121,8 @@ def _predict(args) -> int:
         else:
             top = sorted(zip(pred.labels, pred.probabilities), key=lambda x: -x[1])[:3]
             print(f"{path}: {pred.summary}  ({'  '.join(f'{NAMES.get(c, c)} {p:.2f}' for c, p in top)})")
+            for notice in pred.notices:
+                print(f"  note: {notice}")
     return 1 if failures == len(files) else 0
 
 

@@ -3,7 +3,9 @@
 soundfile (libsndfile) is the fast path for wav/flac/ogg/mp3; PyAV, whose wheels carry FFmpeg, decodes
 everything else (m4a/aac, opus, webm, video soundtracks), so no system ffmpeg is needed. Files are read
 block by block and downmixed as they come, so a 10-minute stereo file never sits in memory as float channels.
-Every problem a user can cause is raised here, at the edge, as an AudioError with a readable sentence.
+Every problem a user can cause is raised here, at the edge, as an AudioError with a readable sentence; input that
+can be analysed but not well (a file on a very coarse sample grid) gets a notice, a sentence for the user beside the
+answer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ MIN_SECONDS = 0.1
 MAX_SECONDS = 600.0  # 10 minutes; configurable per call
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this everywhere, there is nothing to recognise
 BLOCK_FRAMES = 1 << 16  # frames per block when reading files
+# Fewer steps of its sample grid than this from zero to a file's peak (any 8-bit file; a 16-bit one recorded under
+# about -42 dBFS): the quantisation noise, raised with the quiet windows, changes one answer in eight or more
+# (`python -m bench robustness`; docs/experiments.md, 2026-12-04).
+COARSE_STEPS = 256
+GRID = 1 << 15  # samples are checked against the grid of 16-bit PCM and the coarser ones (8-bit: 256 of its steps)
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +37,9 @@ class AudioError(ValueError):
 
 
 def load_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS,
-               target_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode a file to mono float32 at `target_rate`, checking it is usable audio."""
+               target_rate: int = SAMPLE_RATE, notices: list[str] | None = None) -> np.ndarray:
+    """Decode a file to mono float32 at `target_rate`, checking it is usable audio; sentences about how well it can
+    be heard are appended to `notices` if given."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path.name}: no such file.")
@@ -43,21 +51,25 @@ def load_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS,
         info = None
     if info is not None and info.frames > 0:
         _check_duration(info.frames / info.samplerate, max_seconds, path.name)
+        blocks, grid = [], SampleGrid()
         try:
-            blocks = [_downmix(b.T) for b in sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype="float32",
-                                                        always_2d=True)]
+            for block in sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype="float32", always_2d=True):
+                grid.add(block)
+                blocks.append(_downmix(block.T))
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(f"{path.name}: the audio data is corrupt ({err}).") from None
-        return prepare(np.concatenate(blocks), info.samplerate, max_seconds, path.name, target_rate)
+        mono = prepare(np.concatenate(blocks), info.samplerate, max_seconds, path.name, target_rate)
+        grid.notice(path.name, notices)
+        return mono
     mono, rate = _decode_with_pyav(path, max_seconds)
     return prepare(mono, rate, max_seconds, path.name, target_rate)
 
 
 def from_array(sample_rate: int, data: np.ndarray, max_seconds: float = MAX_SECONDS,
-               target_rate: int = SAMPLE_RATE) -> np.ndarray:
+               target_rate: int = SAMPLE_RATE, notices: list[str] | None = None) -> np.ndarray:
     """Accept a `(sample_rate, samples)` pair as a microphone gives it; ints are scaled by their range.
 
-    Samples are `(n,)` or `(n, channels)` as Gradio and soundfile lay them out.
+    Samples are `(n,)` or `(n, channels)` as Gradio and soundfile lay them out. `notices` as in `load_audio`.
     """
     data = np.asarray(data)
     if data.size == 0:
@@ -74,7 +86,46 @@ def from_array(sample_rate: int, data: np.ndarray, max_seconds: float = MAX_SECO
         data = data.T if data.shape[1] <= 8 else data
     elif data.ndim != 1:
         raise AudioError(f"Audio must be 1-D or 2-D, got shape {data.shape}.")
-    return prepare(data, int(sample_rate), max_seconds, "The recording", target_rate)
+    mono = prepare(data, int(sample_rate), max_seconds, "The recording", target_rate)
+    grid = SampleGrid()
+    grid.add(data)
+    grid.notice("The recording", notices)
+    return mono
+
+
+class SampleGrid:
+    """How coarse a file's samples are: the coarsest grid of 16-bit PCM or coarser (2^-15 times a power of two)
+    that all of them lie on, and how many of its steps the peak spans. Float, 24-bit and lossy audio lie on none
+    of these grids and count as fine. Fed block by block, as files are read."""
+
+    def __init__(self):
+        self.bits, self.peak, self.on_grid = 0, 0, True
+
+    def add(self, samples: np.ndarray) -> None:
+        if not self.on_grid:
+            return
+        scaled = np.asarray(samples, dtype=np.float32) * np.float32(GRID)
+        ints = scaled.astype(np.int32)
+        if not np.array_equal(ints, scaled):
+            self.on_grid = False
+            return
+        magnitudes = np.abs(ints)
+        self.bits |= int(np.bitwise_or.reduce(magnitudes, axis=None))
+        self.peak = max(self.peak, int(magnitudes.max()))
+
+    @property
+    def steps(self) -> int | None:
+        """Steps of the grid from zero to the peak; None for fine audio."""
+        if not self.on_grid or self.bits == 0:
+            return None
+        return self.peak // (self.bits & -self.bits)  # the lowest bit any sample sets is the grid's step
+
+    def notice(self, what: str, notices: list[str] | None) -> None:
+        steps = self.steps
+        if notices is not None and steps is not None and steps < COARSE_STEPS:
+            notices.append(f"{what} is very coarse: its loudest sample is only {steps} steps above silence (an 8-bit "
+                           "file, or a 16-bit one recorded very quietly), so quieter instruments may be missed. A "
+                           "louder recording, or one of 16 bits or more, is heard better.")
 
 
 def prepare(data: np.ndarray, sample_rate: int, max_seconds: float, what: str,

@@ -10,7 +10,7 @@ whose instruments change, the instruments of each part that lasts about 20 s.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ class Prediction:
     window_starts: np.ndarray  # (n_windows,) seconds
     threshold: float
     duration: float  # seconds of audio analysed
+    notices: list[str] = field(default_factory=list)  # sentences on how well the input could be heard (irmas.audio)
 
     @property
     def detected(self) -> list[str]:
@@ -59,6 +60,7 @@ class Prediction:
             "detected": self.detected,
             "detected_names": [NAMES.get(c, c) for c in self.detected],
             "summary": self.summary,
+            "notices": self.notices,
             "threshold": self.threshold,
             "duration": round(self.duration, 3),
             # float64 before rounding: float32 values print as 0.062300000339746475
@@ -121,8 +123,9 @@ def strongest_stretch_mean(timeline: np.ndarray, windows_per_stretch: int) -> np
 
 @torch.inference_mode()
 def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seconds: float = HOP_SECONDS,
-                     threshold: float | None = None, batch_size: int = BATCH_SIZE) -> Prediction:
-    """Probabilities for a mono float32 recording at the model's sample rate."""
+                     threshold: float | None = None, batch_size: int = BATCH_SIZE,
+                     notices: list[str] | None = None) -> Prediction:
+    """Probabilities for a mono float32 recording at the model's sample rate; `notices` from loading it."""
     sr = model.sample_rate
     window, hop = int(WINDOW_SECONDS * sr), max(1, int(hop_seconds * sr))
     frames, starts = frame_windows(normalize(waveform), window, hop)
@@ -137,9 +140,11 @@ def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seco
     return Prediction(
         labels=list(model.labels), probabilities=strongest_stretch_mean(timeline, windows_per_stretch),
         timeline=timeline, window_starts=starts / sr, threshold=model.threshold if threshold is None else threshold,
-        duration=len(waveform) / sr,
+        duration=len(waveform) / sr, notices=list(notices or []),
     )
 
 
 def predict_file(model: InstrumentClassifier, path: str | os.PathLike, **kwargs) -> Prediction:
-    return predict_waveform(model, load_audio(path, target_rate=model.sample_rate), **kwargs)
+    notices: list[str] = []
+    waveform = load_audio(path, target_rate=model.sample_rate, notices=notices)
+    return predict_waveform(model, waveform, notices=notices, **kwargs)

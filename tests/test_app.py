@@ -31,6 +31,16 @@ def test_analyse_returns_probabilities_and_figures(app_url, tmp_path):
     assert centres == [1.5, 3.0, 4.5, 6.0, 7.5, 8.5]  # 10 s -> six 3 s windows
 
 
+def test_a_coarse_file_gets_its_answer_and_a_notice_under_the_verdict(app_url, tmp_path):
+    sf.write(tmp_path / "quiet.wav", tone(4.0) / 0.5 * 10 ** (-60 / 20), 22050, subtype="PCM_16")
+    verdict, label, *_ = Client(app_url, verbose=False).predict(handle_file(str(tmp_path / "quiet.wav")),
+                                                                 api_name="/analyse")
+    heading, notice = verdict.split("\n\n")
+    assert heading.startswith("### Heard: ") or heading.startswith("### None of the 11 instruments")
+    assert "quiet.wav is very coarse: its loudest sample is only 33 steps above silence" in notice
+    assert len(label["confidences"]) == 5
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: sf.write(p, np.zeros(44100), 44100), "is silent; there is nothing to recognise"),
     (lambda p: sf.write(p, tone(0.01), 22050), "at least 0.1 s is needed"),

@@ -57,6 +57,35 @@ def test_microphone_int16_pair_is_scaled_by_full_range():
     assert abs(np.max(np.abs(out32)) - 0.5) < 0.02
 
 
+@pytest.mark.parametrize("subtype, level_db, steps", [
+    ("PCM_U8", -1.0, 114), ("PCM_16", -60.0, 33), ("PCM_16", -50.0, 104),  # coarse: a notice with the step count
+    ("PCM_16", -40.0, None), ("PCM_24", -60.0, None), ("FLOAT", -60.0, None),  # fine enough: none
+])
+def test_a_file_on_a_coarse_sample_grid_gets_a_notice(tmp_path, subtype, level_db, steps):
+    y = tone(2.0, 44100) / 0.5 * 10 ** (level_db / 20)  # peak at level_db
+    path = tmp_path / "x.wav"
+    sf.write(path, np.stack([y, 0.3 * y], 1), 44100, subtype=subtype)
+    notices = []
+    out = load_audio(path, notices=notices)
+    peak = 0.65 * 10 ** (level_db / 20)  # the two channels' mean
+    assert abs(np.max(np.abs(out)) - peak) < 0.1 * peak  # loaded as ever
+    if steps is None:
+        assert notices == []
+    else:
+        assert len(notices) == 1 and notices[0].startswith("x.wav is very coarse: its loudest sample is only ")
+        assert abs(int(notices[0].split("only ")[1].split(" steps")[0]) - steps) <= 1  # the writer's rounding
+    assert load_audio(path) is not None  # without a list to fill, nothing is reported and nothing fails
+
+
+def test_a_quiet_microphone_recording_gets_a_notice_and_a_normal_one_none():
+    y = tone(1.0, 48000, amp=1.0)
+    quiet, normal = [], []
+    from_array(48000, np.round(y * 40).astype(np.int16), notices=quiet)
+    from_array(48000, np.round(y * 16000).astype(np.int16), notices=normal)
+    assert len(quiet) == 1 and "The recording is very coarse" in quiet[0] and "only 40 steps" in quiet[0]
+    assert normal == []
+
+
 def test_stereo_48k_file_gives_same_samples_as_mono_22k(tmp_path):
     y48, y22 = tone(2.0, 48000), tone(2.0, SAMPLE_RATE)
     sf.write(tmp_path / "s.wav", np.stack([y48, y48], 1), 48000)

@@ -30,6 +30,15 @@ def test_predict_text_output_names_instruments(tmp_path, tiny_model_dir):
     sf.write(tmp_path / "a.wav", tone(3.0), 22050)
     proc = run_cli("predict", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir))
     assert proc.stdout.startswith(str(tmp_path / "a.wav") + ": ")
+    assert "note:" not in proc.stdout
+
+
+def test_predict_says_when_a_file_is_too_coarse_to_hear_well(tmp_path, tiny_model_dir):
+    sf.write(tmp_path / "8bit.wav", tone(3.0), 22050, subtype="PCM_U8")
+    proc = run_cli("predict", str(tmp_path / "8bit.wav"), "--model", str(tiny_model_dir))
+    assert "\n  note: 8bit.wav is very coarse: its loudest sample is only 64 steps above silence" in proc.stdout
+    row = json.loads(run_cli("predict", str(tmp_path / "8bit.wav"), "--model", str(tiny_model_dir), "--json").stdout)
+    assert len(row["notices"]) == 1 and "quieter instruments may be missed" in row["notices"][0]
 
 
 def test_evaluate_training_layout_reports_accuracy_and_counts_failures(tmp_path, rendered, tiny_model_dir):
