@@ -88,5 +88,5 @@ def test_robustness_benchmark_stores_each_copy_and_the_float_control_agrees(rend
     control = rows[0]
     assert control[3:6] == ["1.000", "0.000", "0.000"]
     assert control[6].split(" -> ")[0] == control[6].split(" -> ")[1]
-    eight_bit = rows[1]
-    assert float(eight_bit[4]) > 0.001
+    eight_bit, noisy = rows[1], rows[3]
+    assert float(eight_bit[4]) > 0.001 and float(noisy[4]) > 0.001

@@ -455,6 +455,31 @@ def test_tilt_clips_brightens_or_darkens_a_share_of_clips_by_their_content():
     assert not torch.equal(tilt_clips(noise, share=0.5, max_slope=3.0, seed=1), tilted)
 
 
+def test_noise_clips_adds_coloured_noise_to_a_share_at_the_asked_signal_to_noise_ratio():
+    from train.data import PCM_SCALE, noise_clips
+
+    t = torch.arange(66150) / 22050
+    tones = torch.stack([torch.sin(2 * torch.pi * (200 + 3 * i) * t) for i in range(200)])  # distinct clips
+    clean = torch.round(tones * 0.5 * PCM_SCALE).to(torch.int16)
+    noisy = noise_clips(clean, share=0.5, snr_db=(10.0, 30.0), seed=0)
+    changed = (noisy != clean).any(dim=1)
+    assert 70 < int(changed.sum()) < 130  # about half
+    assert torch.equal(noisy[~changed], clean[~changed])
+    assert noisy.dtype == torch.int16 and (noisy[changed].abs().amax(dim=1) == PCM_SCALE).all()  # peak-normalised
+    a, b = clean[changed].double(), noisy[changed].double()
+    gain = (a * b).sum(1, keepdim=True) / (a * a).sum(1, keepdim=True)  # the tone's share of each noisy clip
+    residual = b - gain * a
+    snr = 10 * torch.log10((gain * a).pow(2).mean(1) / residual.pow(2).mean(1))
+    assert snr.min() > 9.5 and snr.max() < 30.5 and snr.max() - snr.min() > 10  # drawn across the range
+    spectrum = torch.fft.rfft(residual).abs() ** 2
+    hz = torch.fft.rfftfreq(66150, 1 / 22050)
+    low, high = (hz > 250) & (hz < 500), (hz > 4000) & (hz < 8000)
+    tilt = 10 * torch.log10(spectrum[:, high].mean(1) / spectrum[:, low].mean(1))
+    assert tilt.max() > -3 and tilt.min() < -18  # white (0 dB over these 4 octaves) to brown-ish (-24 dB)
+    again = noise_clips(torch.cat([clean[100:], clean[:100]]), share=0.5, snr_db=(10.0, 30.0), seed=0)
+    assert torch.equal(again, torch.cat([noisy[100:], noisy[:100]]))  # a clip's fate follows from its samples
+
+
 def test_quantize_clips_stores_a_share_as_8_bit_or_quiet_16_bit_files_hold_them():
     from train.data import PCM_SCALE, quantize_clips
 

@@ -140,6 +140,30 @@ def quantize_clips(waves: torch.Tensor, share: float, seed: int) -> torch.Tensor
     return out
 
 
+def noise_clips(waves: torch.Tensor, share: float, snr_db: tuple[float, float], seed: int) -> torch.Tensor:
+    """A `share` of the int16 clips with background noise mixed in, as a room, a fan or a preamp adds it to a real
+    recording: noise of power spectrum 1/f^b (b drawn from 0 to 2: white to brown) at a signal-to-noise ratio
+    drawn from `snr_db` (clip RMS against noise RMS), peak-normalised again. Labels stay: the instruments are
+    still there. Stored clips, so the encoder branch hears them too."""
+    out = waves.clone()
+    n = waves.shape[1]
+    hz = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    hz[0] = hz[1]
+    for i, clip in enumerate(waves):
+        rng = _clip_rng(clip, seed, "noise")
+        if rng.random() >= share:
+            continue
+        y = clip.numpy().astype(np.float64)
+        spectrum = np.fft.rfft(rng.standard_normal(n)) * hz ** (-rng.uniform(0.0, 2.0) / 2)
+        noise = np.fft.irfft(spectrum, n)
+        signal_rms, noise_rms = np.sqrt(np.mean(y ** 2)), np.sqrt(np.mean(noise ** 2))
+        if signal_rms == 0:
+            continue
+        y = y + noise * signal_rms / noise_rms * 10 ** (-rng.uniform(*snr_db) / 20)
+        out[i] = torch.from_numpy(np.round(y / np.abs(y).max() * PCM_SCALE).astype(np.int16))
+    return out
+
+
 class EpochShuffle(DistributedSampler):
     """A shuffled order that is a function of (seed, epoch), with its position in a checkpointable state.
 
@@ -215,14 +239,16 @@ class IrmasDataModule(L.LightningDataModule):
     `embedding_cache`: a folder where those embeddings are kept between runs (leave-one-source-out folds and
     the final model encode the same clips). `tilt_share`: share of the training clips stored through a random
     spectral tilt of up to `tilt_slope` dB per octave (`tilt_clips`), before their embeddings are computed;
-    `quantize_share`: share stored as 8-bit or quiet 16-bit files hold them (`quantize_clips`), likewise.
+    `quantize_share`: share stored as 8-bit or quiet 16-bit files hold them (`quantize_clips`), likewise;
+    `noise_share`: share stored with background noise at `noise_snr_db` (`noise_clips`), likewise.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
                  encoder: str | None = None, embedding_cache: str | None = None,
-                 tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0):
+                 tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0,
+                 noise_share: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 40.0)):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -253,6 +279,8 @@ class IrmasDataModule(L.LightningDataModule):
                              whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
         if hp.tilt_share > 0:
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
+        if hp.noise_share > 0:
+            x = noise_clips(x, hp.noise_share, tuple(hp.noise_snr_db), hp.seed)
         if hp.quantize_share > 0:
             x = quantize_clips(x, hp.quantize_share, hp.seed)
         self.train_set = TensorDataset(x, y, *self._encoded(x))
