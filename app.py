@@ -10,6 +10,7 @@ import argparse
 import ctypes
 import ctypes.util
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -36,6 +37,7 @@ except ImportError:
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_MB = 200  # a 10-minute 48 kHz 24-bit stereo wav (the longest audio.MAX_SECONDS allows) is ~173 MB
 LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
+STREAM_SECONDS = 1.0  # the microphone's audio arrives in chunks this long
 LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
 
 log = logging.getLogger("irmas.app")
@@ -110,17 +112,22 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         if chunk is None:
             return gr.skip()
         sample_rate, data = chunk
+        notices: list[str] = []
         try:
-            samples = from_array(sample_rate, data, target_rate=model.sample_rate)
+            samples = from_array(sample_rate, data, target_rate=model.sample_rate, notices=notices)
         except AudioError:  # a silent or tiny chunk: keep listening
             samples = np.zeros(0, dtype=np.float32)
         audio = heard["audio"] if heard else np.zeros(0, np.float32)
         seconds = (heard["seconds"] if heard else 0.0) + len(samples) / model.sample_rate
+        # per chunk of the window, its coarse-audio notice or None
+        chunk_notices = ((heard["notices"] if heard else []) + [notices[0] if notices else None])
+        chunk_notices = chunk_notices[-math.ceil(LIVE_SECONDS / STREAM_SECONDS):]
         return {"audio": np.concatenate([audio, samples])[-int(LIVE_SECONDS * model.sample_rate):],
-                "seconds": seconds}
+                "seconds": seconds, "notices": chunk_notices}
 
     def classify_live(heard):
-        """Every second while recording (a timer, apart from the stream): the verdict on the last LIVE_SECONDS."""
+        """Every second while recording (a timer, apart from the stream): the verdict on the last LIVE_SECONDS,
+        and the coarse-audio notice when every chunk of them was coarse (the microphone's gain is far down)."""
         if not heard:
             return gr.skip(), gr.skip(), gr.skip()
         audio = heard["audio"]
@@ -128,7 +135,10 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         if len(audio) < model.sample_rate * 0.5 or np.max(np.abs(audio)) < 1e-4:
             return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}"
         prediction = predict_waveform(model, audio)
-        return label_values(prediction), probabilities_bar(prediction), f"**{prediction.summary}** {listened}"
+        notices = heard.get("notices") or [None]
+        coarse = f"\n\n{notices[-1]}" if all(notices) else ""
+        return (label_values(prediction), probabilities_bar(prediction),
+                f"**{prediction.summary}** {listened}{coarse}")
 
     with gr.Blocks(title="IRMAS instrument recognition", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Which instruments are playing?\nUpload or record a few seconds of music. The model "
@@ -174,7 +184,8 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             heard = gr.State(None)
             tick = gr.Timer(1.0, active=False)
             mic.start_recording(lambda: (None, gr.Timer(active=True)), None, [heard, tick], api_visibility="private")
-            mic.stream(listen, [mic, heard], heard, stream_every=1.0, time_limit=600, api_visibility="private")
+            mic.stream(listen, [mic, heard], heard, stream_every=STREAM_SECONDS, time_limit=600,
+                       api_visibility="private")
             mic.stop_recording(lambda: gr.Timer(active=False), None, tick, api_visibility="private")
             tick.tick(classify_live, heard, [live_label, live_bars, live_verdict], api_visibility="private",
                       show_progress="hidden")

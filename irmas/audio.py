@@ -123,8 +123,8 @@ class SampleGrid:
     def notice(self, what: str, notices: list[str] | None) -> None:
         steps = self.steps
         if notices is not None and steps is not None and steps < COARSE_STEPS:
-            notices.append(f"{what} is very coarse: its loudest sample is only {steps} steps above silence (an 8-bit "
-                           "file, or a 16-bit one recorded very quietly), so quieter instruments may be missed. A "
+            notices.append(f"{what} is very coarse: its loudest sample is only {steps} steps above silence (8-bit "
+                           "audio, or 16-bit audio recorded very quietly), so quieter instruments may be missed. A "
                            "louder recording, or one of 16 bits or more, is heard better.")
 
 

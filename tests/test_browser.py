@@ -107,10 +107,9 @@ def test_a_bad_file_leaves_its_sentence_on_the_page_and_no_bare_error(page, tmp_
     assert "Could not analyse" not in verdict(page)
 
 
-def test_live_tab_hears_all_the_microphone_audio_with_a_slow_model(tiny_model_dir, tmp_path):
-    """Chromium's fake microphone plays a file; the model takes 0.3 s a call, as on a busy laptop. Gradio drops
-    stream chunks that arrive while a call on the stream runs, so a view that classified in the stream's own
-    handler heard a fraction of the audio (0.1 s snippets spliced together, in a tab opened later)."""
+def live_session(model_dir, mic_file, seconds: float, screenshot: str, delay: float = 0.0):
+    """Chromium's fake microphone plays `mic_file` into the Live tab for `seconds` after the first answer;
+    returns (the live verdict's first "Listened to" seconds, its text at the end, the seconds waited)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium not installed (tests/run.sh installs it)")
     import time
@@ -120,10 +119,9 @@ def test_live_tab_hears_all_the_microphone_audio_with_a_slow_model(tiny_model_di
     import app
     from irmas.hub import load_model
 
-    loaded = load_model(str(tiny_model_dir))
-    loaded.model.register_forward_pre_hook(lambda *_: time.sleep(0.3))
-    mic_file = tmp_path / "mic.wav"
-    sf.write(mic_file, np.stack([tone(20.0, 48000)] * 2, 1), 48000, subtype="PCM_16")
+    loaded = load_model(str(model_dir))
+    if delay:
+        loaded.model.register_forward_pre_hook(lambda *_: time.sleep(delay))
     demo = app.build_demo(loaded)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
@@ -139,13 +137,34 @@ def test_live_tab_hears_all_the_microphone_audio_with_a_slow_model(tiny_model_di
             live.filter(has_text="Listened to").wait_for(timeout=30_000)
             first = float(live.inner_text().split("Listened to ")[1].split(" s")[0])
             start = time.monotonic()
-            page.wait_for_timeout(8_000)
+            page.wait_for_timeout(seconds * 1000)
             text = live.inner_text()
             elapsed = time.monotonic() - start
-            page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
             browser.close()
     finally:
         demo.close()
+    return first, text, elapsed
+
+
+def test_live_tab_hears_all_the_microphone_audio_with_a_slow_model(tiny_model_dir, tmp_path):
+    """The model takes 0.3 s a call, as on a busy laptop. Gradio drops stream chunks that arrive while a call
+    on the stream runs, so a view that classified in the stream's own handler heard a fraction of the audio
+    (0.1 s snippets spliced together, in a tab opened later)."""
+    mic_file = tmp_path / "mic.wav"
+    sf.write(mic_file, np.stack([tone(20.0, 48000)] * 2, 1), 48000, subtype="PCM_16")
+    first, text, elapsed = live_session(tiny_model_dir, mic_file, 8, "live.png", delay=0.3)
     listened = float(text.split("Listened to ")[1].split(" s")[0])
     assert "Heard: " in text or "None of the 11 instruments is heard" in text, text
     assert listened - first >= elapsed - 2.5, (first, listened, elapsed)  # the timer's second, rounding
+    assert "very coarse" not in text
+
+
+def test_live_tab_says_when_the_microphone_is_turned_far_down(tiny_model_dir, tmp_path):
+    """A microphone whose gain is far down gives 16-bit audio of a few dozen sample values; the live view
+    says so, as the upload does for such a file."""
+    mic_file = tmp_path / "mic.wav"
+    sf.write(mic_file, np.stack([tone(20.0, 48000) / 0.5 * 10 ** (-60 / 20)] * 2, 1), 48000, subtype="PCM_16")
+    _, text, _ = live_session(tiny_model_dir, mic_file, 4, "live_quiet.png")
+    assert "Heard: " in text or "None of the 11 instruments is heard" in text, text
+    assert "The recording is very coarse: its loudest sample is only" in text, text
