@@ -495,3 +495,31 @@ def test_quantize_clips_stores_a_share_as_8_bit_or_quiet_16_bit_files_hold_them(
     assert (stored[changed].abs().amax(dim=1) == PCM_SCALE).all()  # peak-normalised again, as prediction does
     again = quantize_clips(torch.cat([music[200:], music[:200]]), share=0.25, seed=0)
     assert torch.equal(again, torch.cat([stored[200:], stored[:200]]))  # a clip's fate follows from its samples
+
+
+def test_source_mixtures_sum_clips_of_different_classes_from_different_sources():
+    from train.data import PCM_SCALE, source_mixtures
+
+    t = torch.arange(22050) / 22050
+    n_sources, n_classes = 3, 4  # clip i: class i % 4, source (i // 4) % 3, a tone of its own frequency
+    clips = torch.stack([torch.sin(2 * torch.pi * (100 + 10 * i) * t) * (0.1 + 0.01 * i) for i in range(24)])
+    waves = torch.round(clips * PCM_SCALE).to(torch.int16)
+    targets = torch.zeros(24, 11)
+    targets[torch.arange(24), torch.arange(24) % n_classes] = 1
+    sources = (torch.arange(24) // n_classes) % n_sources
+    sources[-1] = -1  # not to be drawn from
+    x, y = source_mixtures(waves, targets, sources, n=200, seed=0)
+    assert x.shape == (200, 22050) and x.dtype == torch.int16 and (x.abs().amax(1) == PCM_SCALE).all()
+    counts = y.sum(1)
+    assert set(counts.tolist()) == {2.0, 3.0} and (counts == 3).float().mean() > 0.2
+    spectrum = torch.fft.rfft(x.double()).abs()  # 1 Hz bins: clip i is the peak at 100 + 10 i Hz
+    for mix, labels in zip(spectrum[:20], y[:20]):
+        parts = [i for i in range(24) if mix[100 + 10 * i] > 0.05 * mix.max()]
+        assert 23 not in parts and len(parts) == int(labels.sum())
+        assert len({int(sources[i]) for i in parts}) == len(parts)  # each from another source
+        assert sorted(i % n_classes for i in parts) == sorted(torch.nonzero(labels).flatten().tolist())
+        levels = torch.tensor([float(mix[100 + 10 * i]) for i in parts])
+        assert levels.max() / levels.min() < 10 ** (6.5 / 20)  # equal loudness within +-3 dB, whatever the clip's
+    again_x, again_y = source_mixtures(waves, targets, sources, n=200, seed=0)
+    assert torch.equal(again_x, x) and torch.equal(again_y, y)
+    assert not torch.equal(source_mixtures(waves, targets, sources, n=200, seed=1)[0], x)

@@ -30,13 +30,14 @@ CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 PCM_SCALE = 32767  # clips are held as 16-bit PCM of the peak-normalised audio (from 16-bit files: no loss)
 
 
-def load_clips(examples: list[Example], desc: str = "load",
-               whole: bool | list[bool] = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+def load_clips(examples: list[Example], desc: str = "load", whole: bool | list[bool] = False,
+               origins: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Decode, normalise and fit each file to 3 s; returns int16 waveforms (`as_float` turns a batch back into
     float32), multi-hot targets and the number of files skipped.
 
     `whole` (for all files, or one flag per file): cut a file into every consecutive 3 s clip instead (a
-    multi-label excerpt of 5-20 s gives 1-6 clips, all with its labels).
+    multi-label excerpt of 5-20 s gives 1-6 clips, all with its labels). `origins`, if given, gets the index of
+    each clip's example.
     """
     # One preallocated array for every source (sized from the files' headers), in 16 bits: concatenating
     # sources or stacking a list of clips held them twice, and two DDP processes holding ~31,000 float32
@@ -46,7 +47,7 @@ def load_clips(examples: list[Example], desc: str = "load",
     waves = np.zeros((sum(counts), CLIP_SAMPLES), dtype=np.int16)
     targets = np.zeros((len(waves), len(CODES)), dtype=np.float32)
     n, skipped = 0, 0
-    for ex, cut, expected in tqdm(list(zip(examples, flags, counts)), desc=desc, unit="file", leave=False):
+    for index, (ex, cut) in enumerate(tqdm(list(zip(examples, flags)), desc=desc, unit="file", leave=False)):
         try:
             y = normalize(load_audio(ex.path))
         except AudioError as err:
@@ -62,6 +63,8 @@ def load_clips(examples: list[Example], desc: str = "load",
         waves[n:n + len(clips)] = np.round(clips * PCM_SCALE)
         targets[n:n + len(clips), [CODES.index(c) for c in ex.labels]] = 1.0
         n += len(clips)
+        if origins is not None:
+            origins.extend([index] * len(clips))
     if skipped:
         warnings.warn(f"{skipped} of {len(examples)} files could not be read and were skipped")
     return torch.from_numpy(waves[:n]), torch.from_numpy(targets[:n]), skipped
@@ -226,6 +229,46 @@ class EmbeddingCache:
         partial.replace(self.path)
 
 
+def source_mixtures(waves: torch.Tensor, targets: torch.Tensor, sources: torch.Tensor, n: int,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` new clips, each 2 or 3 single-label clips of different classes summed at equal loudness (within
+    +-3 dB), drawn from different sources where there are several, with the union of their labels. The rendered
+    excerpts play every instrument from one bank; here a sample set's cello meets a General MIDI bank's piano,
+    so no instrument can be told by the company it keeps. `sources`: each clip's source index, -1 for clips
+    not to draw from. Returns (int16 clips, multi-hot targets)."""
+    rng = np.random.default_rng([seed, n])
+    classes = targets.argmax(1).numpy()
+    source = sources.numpy()
+    by_source_class = {(s, c): np.flatnonzero((source == s) & (classes == c)) for s in np.unique(source[source >= 0])
+                       for c in np.unique(classes)}
+    by_source_class = {k: v for k, v in by_source_class.items() if len(v)}
+    out_x = torch.empty((n, waves.shape[1]), dtype=torch.int16)
+    out_y = torch.zeros((n, targets.shape[1]), dtype=targets.dtype)
+    for k in range(n):
+        parts, used_sources, used_classes = [], set(), set()
+        for _ in range(int(rng.choice([2, 3], p=[0.6, 0.4]))):
+            keys = [key for key in by_source_class if key[1] not in used_classes]
+            fresh = [key for key in keys if key[0] not in used_sources]
+            keys = fresh or keys
+            if not keys:
+                break
+            s, c = keys[int(rng.integers(len(keys)))]
+            parts.append(int(rng.choice(by_source_class[(s, c)])))
+            used_sources.add(s)
+            used_classes.add(c)
+        mix = np.zeros(waves.shape[1])
+        for i in parts:
+            y = waves[i].numpy().astype(np.float64)
+            rms = np.sqrt(np.mean(y ** 2))
+            if rms > 0:
+                mix += y / rms * 10 ** (rng.uniform(-3, 3) / 20)
+        peak = np.abs(mix).max()
+        if peak > 0:
+            out_x[k] = torch.from_numpy(np.round(mix / peak * PCM_SCALE).astype(np.int16))
+        out_y[k] = targets[parts].amax(0)
+    return out_x, out_y
+
+
 class IrmasDataModule(L.LightningDataModule):
     """Training-layout folders (real IRMAS or rendered). Validation: `val_dirs` if given (e.g. another
     sound bank, to measure generalisation), else a recording-disjoint split of the training folders.
@@ -241,6 +284,8 @@ class IrmasDataModule(L.LightningDataModule):
     spectral tilt of up to `tilt_slope` dB per octave (`tilt_clips`), before their embeddings are computed;
     `quantize_share`: share stored as 8-bit or quiet 16-bit files hold them (`quantize_clips`), likewise;
     `noise_share`: share stored with background noise at `noise_snr_db` (`noise_clips`), likewise.
+    `source_mixtures`: how many clips of 2-3 solo training clips from different `train_dirs` summed
+    (`source_mixtures`) to add to training.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
@@ -248,7 +293,8 @@ class IrmasDataModule(L.LightningDataModule):
                  mixture_dirs: list[str] | None = None, negative_dirs: list[str] | None = None,
                  encoder: str | None = None, embedding_cache: str | None = None,
                  tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0,
-                 noise_share: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 40.0)):
+                 noise_share: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 40.0),
+                 source_mixtures: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
@@ -275,8 +321,15 @@ class IrmasDataModule(L.LightningDataModule):
                          if p.suffix.lower() in (".wav", ".flac", ".ogg")]
             if not negatives:
                 raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
-        x, y, _ = load_clips(train + mixtures + negatives, "load train",
+        origins: list[int] = []
+        x, y, _ = load_clips(train + mixtures + negatives, "load train", origins=origins,
                              whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
+        if hp.source_mixtures > 0:
+            dirs = [Path(d).resolve() for d in hp.train_dirs]
+            of_example = [next(i for i, d in enumerate(dirs) if d in ex.path.resolve().parents) for ex in train]
+            source = torch.tensor([of_example[o] if o < len(train) else -1 for o in origins])
+            mixed_x, mixed_y = source_mixtures(x, y, source, hp.source_mixtures, hp.seed)
+            x, y = torch.cat([x, mixed_x]), torch.cat([y, mixed_y])
         if hp.tilt_share > 0:
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
         if hp.noise_share > 0:
