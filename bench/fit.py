@@ -109,12 +109,13 @@ def run(config: str, clips: int, epochs: int, unfreeze_epoch: int | None, extra:
     start = time.perf_counter()
     data = write_layout(work / "IRMAS-TrainingData", clips)
     written = time.perf_counter() - start
-    # the generated clips alone: the config's rendered mixtures and negatives (if any) are not part of the timing.
+    # the generated clips alone: the config's mixtures (rendered or of sources) and negatives are not timed.
     # One process (not the starter's two DDP processes on CPU) taking the step all of them would take.
     processes = settings["trainer"].get("devices", 1)
     batch = settings["data"]["batch_size"] * (processes if isinstance(processes, int) else 1)
     args = ["--config", str(CONFIGS / config), f"--data.train_dirs=[{data}]", "--data.val_dirs=null",
-            "--data.mixture_dirs=null", "--data.negative_dirs=null", "--data.embedding_cache=null",
+            "--data.mixture_dirs=null", "--data.negative_dirs=null", "--data.source_mixtures=0",
+            "--data.embedding_cache=null",
             "--trainer.devices=1", "--trainer.strategy=auto", f"--data.batch_size={batch}",
             f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={work / 'runs'}",
             "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
