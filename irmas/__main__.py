@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--sample-rate", type=int, default=22050)
     n.add_argument("--bank", default="FluidR3_GM", help="the sound bank that plays the drums")
+    b = data.add_parser("banknotes", help="record a sound bank's presets every few keys, as a sample library")
+    b.add_argument("--bank", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
+    b.add_argument("--out", type=Path, required=True, help="the library folder (render it with data render --bank)")
+    b.add_argument("--step", type=int, default=8, help="keys between recorded notes (the sampler stretches the rest)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--sample-rate", type=int, default=22050)
     r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
     r.add_argument("--bank", action="append", required=True,
                    help="FluidR3_GM, MuseScore_General, a .sf2/.sf3 path, a folder `data samples` fetched, or STK")
@@ -66,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         from .data.negatives import render_negatives
         paths = render_negatives(args.out, args.clips, seed=args.seed, sample_rate=args.sample_rate, bank=args.bank)
         print(f"wrote {len(paths)} clips of no instrument into {args.out}")
+        return 0
+    if args.data_command == "banknotes":
+        from .data.banknotes import sample_bank
+        try:
+            folders = sample_bank(args.bank, args.out, step=args.step, seed=args.seed, sample_rate=args.sample_rate)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"recorded {len(folders)} presets of {args.bank} every {args.step} keys into {args.out}")
         return 0
     from .data.render import OUT_RATE, render_dataset
     try:

@@ -494,3 +494,34 @@ def test_physical_models_without_stk_are_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: the STK physical models need Debian's stk and faketime: apt install stk faketime" in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+# ---------------------------------------------------------------- a bank as a sparse sample library
+
+def test_a_bank_recorded_every_few_keys_is_a_library_the_sampler_plays(tmp_path):
+    from irmas.data.banknotes import sample_bank
+    from irmas.data.render import INSTRUMENTS
+    from irmas.data.sampler import Sampler, library_sets
+    from irmas.data.samples import read_sample_set
+
+    library = tmp_path / "FluidR3_GM-notes"
+    folders = sample_bank("FluidR3_GM", library, step=8, seed=1, codes=("cla",))
+    assert [f.name for f in folders] == ["FluidR3_GM-71"]  # the clarinet preset, as FluidR3_GM has no variation
+    notes = read_sample_set(folders[0])
+    keys = sorted({s.note for s in notes})
+    _, low, high, _ = INSTRUMENTS["cla"]
+    assert all(b - a == 8 for a, b in zip(keys, keys[1:-1])) and 0 < keys[-1] - keys[-2] <= 8
+    assert low <= keys[0] <= low + 4 and high - 4 <= keys[-1] <= high
+    assert sorted({s.layer for s in notes}) == [1, 2] and len(notes) == 2 * len(keys)
+    soft, loud = (sf.read(next(s.path for s in notes if s.note == keys[0] and s.layer == layer))[0]
+                  for layer in (1, 2))
+    assert soft.shape[1] == 2 and np.max(np.abs(soft)) > 0.01 and not np.array_equal(soft, loud)
+    assert [s["package"] for s in library_sets(library)] == ["FluidR3_GM-71"]
+    sampler = Sampler(22050)
+    sampler.begin(str(library))
+    assert sampler.codes() == ("cla",)  # the marker names the class: no pinned npm set needed
+    assert sampler.playable("FluidR3_GM-71", low, high) == frozenset(range(low, high + 1))
+    again = sample_bank("FluidR3_GM", tmp_path / "again", step=8, seed=1, codes=("cla",))
+    assert sorted({s.note for s in read_sample_set(again[0])}) == keys  # the same keys for the seed
+    with pytest.raises(ValueError, match="step"):
+        sample_bank("FluidR3_GM", tmp_path / "x", step=12, codes=("cla",))

@@ -76,10 +76,13 @@ def main() -> None:
     parser.add_argument("--embeddings", default="MSD_musicnn/pooled,MTT_vgg/pool3,MSD_musicnn/pooled+MTT_vgg/pool3",
                         help="comma-separated encoders, or 'bundled towers'")
     parser.add_argument("--towers", default=None, help="model whose towers to probe (default: the bundled one)")
+    parser.add_argument("--extra", action="append", default=[], metavar="SOURCE=FOLDER",
+                        help="more training clips (a training-layout folder), left out with SOURCE when it is held out")
     args = parser.parse_args()
+    extra = dict(e.split("=", 1)[::-1] for e in args.extra)  # folder -> the source it goes with
     towers = load_model(args.towers).model if "bundled towers" in args.embeddings else None
     clips = {}
-    for label, folder in {**SOURCES, **SCORED_ONLY}.items():
+    for label, folder in {**SOURCES, **SCORED_ONLY, **{f: f for f in extra}}.items():
         if Path(folder).is_dir():
             waves, targets, _ = load_clips(sample(folder, args.per_class))
             clips[label] = (waves, targets.argmax(1))
@@ -88,12 +91,15 @@ def main() -> None:
     print(f"| embedding | {' | '.join(scored)} |\n|---|{'---|' * len(scored)}")
     for name in args.embeddings.split(","):
         x = {label: embed(name, waves, towers) for label, (waves, _) in clips.items()}
-        scores = []
-        for target in scored:
-            train = [s for s in held_out if s != target] if target in SOURCES else held_out
-            scores.append(probe(torch.cat([x[s] for s in train]), torch.cat([clips[s][1] for s in train]),
-                                x[target], clips[target][1]))
-        print(f"| {name} | " + " | ".join(f"{s:.3f}" for s in scores) + " |", flush=True)
+        for with_extra in ([False, True] if extra else [False]):
+            scores = []
+            for target in scored:
+                train = [s for s in held_out if s != target] if target in SOURCES else held_out
+                train += [f for f, source in extra.items() if with_extra and source in train]
+                scores.append(probe(torch.cat([x[s] for s in train]), torch.cat([clips[s][1] for s in train]),
+                                    x[target], clips[target][1]))
+            label = f"{name}{' + ' + ', '.join(extra) if with_extra else ''}"
+            print(f"| {label} | " + " | ".join(f"{s:.3f}" for s in scores) + " |", flush=True)
 
 
 if __name__ == "__main__":

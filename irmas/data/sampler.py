@@ -52,9 +52,10 @@ class Sampler:
         labels = {s.package: s.label for s in SAMPLE_SETS}
         self._sets = {}
         for marker in sorted(Path(library).glob(f"*/{MARKER}")):
-            package = json.loads(marker.read_text())["package"]
-            if package in labels:
-                self._sets[package] = (labels[package], marker.parent)
+            info = json.loads(marker.read_text())
+            label = info.get("label") or labels.get(info["package"])  # a bank's notes name their class
+            if label:
+                self._sets[info["package"]] = (label, marker.parent)
 
     def codes(self) -> tuple[str, ...]:
         """The IRMAS classes the library can play, in the model's order."""
