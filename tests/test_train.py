@@ -523,3 +523,20 @@ def test_source_mixtures_sum_clips_of_different_classes_from_different_sources()
     again_x, again_y = source_mixtures(waves, targets, sources, n=200, seed=0)
     assert torch.equal(again_x, x) and torch.equal(again_y, y)
     assert not torch.equal(source_mixtures(waves, targets, sources, n=200, seed=1)[0], x)
+
+
+def test_a_sources_extra_training_folders_are_left_out_with_it(tmp_path):
+    from train.loso import fold_command
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data: {}\n")
+    plan = {"recipe": str(recipe), "sources": {
+        "A": {"train": "a/train", "extra_train": ["a-notes/train"], "test": "a/test"},
+        "B": {"train": "b/train", "extra_train": ["b-notes/train"], "test": "b/test"},
+        "C": {"train": "c/train", "test": "c/test"}}}
+    def train_dirs(held):
+        command = fold_command(plan, held, 0, tmp_path / held, [])
+        return json.loads(command[command.index("--data.train_dirs") + 1])
+
+    assert train_dirs("A") == ["b/train", "b-notes/train", "c/train"]
+    assert train_dirs("C") == ["a/train", "a-notes/train", "b/train", "b-notes/train"]
