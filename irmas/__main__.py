@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--step", type=int, default=8, help="keys between recorded notes (the sampler stretches the rest)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--sample-rate", type=int, default=22050)
+    w = data.add_parser("loops", help="a sample library's notes cut to their attack and a held loop, as small banks do")
+    w.add_argument("--library", type=Path, required=True, help="a folder `data samples` or `data banknotes` wrote")
+    w.add_argument("--out", type=Path, required=True, help="the looped library (render it with data render --bank)")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--sample-rate", type=int, default=22050)
     r = data.add_parser("render", help="render IRMAS-layout audio from General MIDI sound banks")
     r.add_argument("--bank", action="append", required=True,
                    help="FluidR3_GM, MuseScore_General, a .sf2/.sf3 path, a folder `data samples` fetched, or STK")
@@ -81,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"recorded {len(folders)} presets of {args.bank} every {args.step} keys into {args.out}")
+        return 0
+    if args.data_command == "loops":
+        from .data.sampler import is_sample_library
+        from .data.wavetable import loop_library
+        if not is_sample_library(args.library):
+            print(f"error: {args.library} is not a sample library (fetch one with `data samples`)", file=sys.stderr)
+            return 2
+        folders = loop_library(args.library, args.out, seed=args.seed, sample_rate=args.sample_rate)
+        print(f"looped {len(folders)} sample sets of {args.library} into {args.out}")
         return 0
     from .data.render import OUT_RATE, render_dataset
     try:

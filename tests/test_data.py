@@ -525,3 +525,73 @@ def test_a_bank_recorded_every_few_keys_is_a_library_the_sampler_plays(tmp_path)
     assert sorted({s.note for s in read_sample_set(again[0])}) == keys  # the same keys for the seed
     with pytest.raises(ValueError, match="step"):
         sample_bank("FluidR3_GM", tmp_path / "x", step=12, codes=("cla",))
+
+
+# ---------------------------------------------------------------- a library looped as small banks loop
+
+def _bowed_note(rate: int, seconds: float = 3.0) -> np.ndarray:
+    """A4 with 6 Hz vibrato of +-30 cents, ten partials, a soft attack and a slow decay: a real note's moving parts."""
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * np.cumsum(440.0 * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 6 * t))) / rate
+    tone = sum(np.sin(k * phase) / k for k in range(1, 11))
+    return (tone * np.minimum(t / 0.05, 1) * np.exp(-t / 2.0) * 0.3).astype(np.float32)
+
+
+def _pitch_track(audio: np.ndarray, rate: int, start: float, stop: float) -> np.ndarray:
+    """Fundamental (Hz) of each 100 ms window: the loudest bin near 440 Hz of a 1 Hz-bin spectrum, interpolated."""
+    out = []
+    for s in np.arange(start, stop, 0.1):
+        frame = audio[int(s * rate):int(s * rate) + rate // 10]
+        spectrum = np.abs(np.fft.rfft(frame * np.hanning(len(frame)), n=rate))[380:500]
+        i = int(np.argmax(spectrum[1:-1])) + 1
+        a, b, c = np.log(spectrum[i - 1:i + 2] + 1e-12)
+        out.append(380 + i + 0.5 * (a - c) / (a - 2 * b + c))
+    return np.array(out)
+
+
+def test_a_looped_library_holds_each_note_still_after_its_attack(tmp_path):
+    from irmas.data.sampler import MARKER, Sampler
+    from irmas.data.wavetable import ATTACK_SECONDS, loop_library
+
+    rate = 22050
+    library = tmp_path / "notes"
+    (library / "bowed").mkdir(parents=True)
+    note = _bowed_note(rate)
+    sf.write(library / "bowed" / "A4.wav", note, rate, subtype="FLOAT")
+    (library / "bowed" / MARKER).write_text(json.dumps({"package": "bowed", "label": "vio", "credit": "a test"}))
+
+    folders = loop_library(library, tmp_path / "loops", seed=0, sample_rate=rate)
+    assert [f.name for f in folders] == ["bowed-loop"]
+    marker = json.loads((folders[0] / MARKER).read_text())
+    assert marker["label"] == "vio" and marker["credit"].startswith("a test")
+    looped, looped_rate = sf.read(folders[0] / "A4.wav", dtype="float32")
+    assert looped_rate == rate and looped.shape == note.shape
+    looped = looped / np.max(np.abs(looped)) * np.max(np.abs(note))
+
+    # the attack is the note's own
+    kept = int(ATTACK_SECONDS[0] * rate)
+    assert np.max(np.abs(looped[:kept] - note[:kept])) < 1e-3
+    # after it the vibrato is gone and the pitch is the note's: within the 14 cents whole-period loops allow
+    before, after = _pitch_track(note, rate, 0.3, 2.5), _pitch_track(looped, rate, 0.3, 2.5)
+    assert np.ptp(before) > 10  # the original's vibrato, about 15 Hz peak to peak
+    assert np.ptp(after) < 1.5 and abs(1200 * np.log2(np.median(after) / 440)) < 14
+    # the loudness envelope stays: the decay from 0.5 s to 2.5 s within 1 dB of the original's
+    def decay(x):
+        return 20 * np.log10(np.sqrt(np.mean(x[int(2.4 * rate):int(2.6 * rate)] ** 2)) /
+                             np.sqrt(np.mean(x[int(0.4 * rate):int(0.6 * rate)] ** 2)))
+    assert abs(decay(looped) - decay(note)) < 1.0 and decay(note) < -7
+
+    # deterministic per seed; another seed keeps another attack
+    again = loop_library(library, tmp_path / "again", seed=0, sample_rate=rate)
+    other = loop_library(library, tmp_path / "other", seed=1, sample_rate=rate)
+    assert (again[0] / "A4.wav").read_bytes() == (folders[0] / "A4.wav").read_bytes()
+    assert (other[0] / "A4.wav").read_bytes() != (folders[0] / "A4.wav").read_bytes()
+    sampler = Sampler(rate)
+    sampler.begin(str(tmp_path / "loops"))
+    assert sampler.codes() == ("vio",)  # the sampler plays it as it plays any library
+
+
+def test_looping_a_folder_that_is_no_library_is_a_clear_error(tmp_path):
+    proc = run_cli("data", "loops", "--library", str(tmp_path), "--out", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is not a sample library" in proc.stderr and not (tmp_path / "out").exists()

@@ -1,10 +1,11 @@
 """Which embedding carries over to sources never heard? A linear probe on frozen embeddings.
 
 For each training source held out in turn, a softmax classifier (torch, full-batch L-BFGS) learns from the
-embeddings of solo clips of the other sources and is scored on the held-out source's clips; TimGM6mb, where
-`python -m bench accuracy` has rendered it, is only ever scored. Embeddings: any `encoder` of the classifier
-(irmas.musicnn: "MSD_musicnn/pooled", "MTT_vgg/pool3", "MSD_musicnn/pooled+MTT_vgg/pool3", ...) and
-"bundled towers", a model's three tower embeddings (use one that did not train on the held-out source).
+embeddings of solo clips of the other sources and is scored on the held-out source's clips; TimGM6mb and csound's
+sf_GMbank, where rendered into data/bench_solo (`irmas data render --seed 1234`), are only ever scored.
+Embeddings: any `encoder` of the classifier (irmas.musicnn: "MSD_musicnn/pooled", "MTT_vgg/pool3",
+"MSD_musicnn/pooled+MTT_vgg/pool3", ...) and "bundled towers", a model's three tower embeddings (use one that did
+not train on the held-out source).
 
     .venv/bin/python tools/probe_encoders.py --per-class 100 --embeddings "MSD_musicnn/pooled,MTT_vgg/pool3"
 """
@@ -25,7 +26,7 @@ from train.data import as_float, load_clips
 
 SOURCES = {"FluidR3_GM": "data/synth/FluidR3_GM/train", "MuseScore_General": "data/synth/MuseScore_General/train",
            "real recorded notes": "data/synth/samples/train"}
-SCORED_ONLY = {"TimGM6mb": "data/bench_solo/TimGM6mb/train"}
+SCORED_ONLY = {"TimGM6mb": "data/bench_solo/TimGM6mb/train", "sf_GMbank": "data/bench_solo/sf_GMbank/train"}
 
 
 def sample(folder: str, per_class: int, seed: int = 0):
@@ -78,11 +79,14 @@ def main() -> None:
     parser.add_argument("--towers", default=None, help="model whose towers to probe (default: the bundled one)")
     parser.add_argument("--extra", action="append", default=[], metavar="SOURCE=FOLDER",
                         help="more training clips (a training-layout folder), left out with SOURCE when it is held out")
+    parser.add_argument("--base", action="append", default=[], metavar="SOURCE=FOLDER",
+                        help="as --extra, but in every row's training")
     args = parser.parse_args()
     extra = dict(e.split("=", 1)[::-1] for e in args.extra)  # folder -> the source it goes with
+    base = dict(e.split("=", 1)[::-1] for e in args.base)
     towers = load_model(args.towers).model if "bundled towers" in args.embeddings else None
     clips = {}
-    for label, folder in {**SOURCES, **SCORED_ONLY, **{f: f for f in extra}}.items():
+    for label, folder in {**SOURCES, **SCORED_ONLY, **{f: f for f in {**base, **extra}}}.items():
         if Path(folder).is_dir():
             waves, targets, _ = load_clips(sample(folder, args.per_class))
             clips[label] = (waves, targets.argmax(1))
@@ -95,7 +99,8 @@ def main() -> None:
             scores = []
             for target in scored:
                 train = [s for s in held_out if s != target] if target in SOURCES else held_out
-                train += [f for f, source in extra.items() if with_extra and source in train]
+                train += [f for f, source in base.items() if source in train] + \
+                    [f for f, source in extra.items() if with_extra and source in train]
                 scores.append(probe(torch.cat([x[s] for s in train]), torch.cat([clips[s][1] for s in train]),
                                     x[target], clips[target][1]))
             label = f"{name}{' + ' + ', '.join(extra) if with_extra else ''}"
