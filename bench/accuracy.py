@@ -1,5 +1,6 @@
 """`irmas evaluate` on rendered test excerpts: banks the bundled model trained on, and banks it never
-heard (TimGM6mb, rendered here for evaluation only), plus real IRMAS when it is on this machine."""
+heard (TimGM6mb and csound's sf_GMbank, where Debian's packages installed them, rendered here for evaluation only),
+plus real IRMAS when it is on this machine."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from .common import table
 
 # Sources evaluated only: a bank the model never trained on, and real recorded notes (`irmas data samples`)
 # played by the sampler, where they have been fetched (unheard unless the model's card says it trained on them).
-HELD_OUT = {"TimGM6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2", "real recorded notes": "data/samples"}
+HELD_OUT = {"TimGM6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2", "sf_GMbank": "/usr/share/sounds/sf2/sf_GMbank.sf2",
+            "real recorded notes": "data/samples"}
 HELD_OUT_SEED = 1234
 PUBLISHED = [("Han et al. 2017 (IRMAS test)", "0.602", "0.503"),
              ("Reghunath & Rajan 2022 (IRMAS test)", "0.66", "0.62"),

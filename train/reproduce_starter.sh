@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/, calibrate. 29.6 minutes from a fresh machine on a 2-core Intel Xeon VM (2026-12-04; 11.6 of them
-# computing the two encoders' embeddings, 10.7 training four epochs), before the 6,000 mixtures of sources joined
-# (about 2 minutes more encoding and a fifth more steps: ~34 minutes). The bundled checkpoint is this script's output.
+# to checkpoints/, calibrate. 31.4 minutes on a 2-core Intel Xeon VM from an empty data/ (2026-12-05; the real notes
+# fetched, every source rendered, all embeddings computed). The bundled checkpoint is this script's output.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
