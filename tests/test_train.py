@@ -540,3 +540,19 @@ def test_a_sources_extra_training_folders_are_left_out_with_it(tmp_path):
 
     assert train_dirs("A") == ["b/train", "b-notes/train", "c/train"]
     assert train_dirs("C") == ["a/train", "a-notes/train", "b/train", "b-notes/train"]
+
+
+def test_a_sources_negatives_are_left_out_with_it(tmp_path):
+    from train.loso import fold_command
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data: {negative_dirs: [noise, c-others]}\n")
+    plan = {"recipe": str(recipe), "sources": {
+        "A": {"train": "a/train", "test": "a/test"},
+        "C": {"train": "c/train", "extra_negatives": ["c-others"], "test": "c/test"}}}
+    def negative_dirs(held):
+        command = fold_command(plan, held, 0, tmp_path / held, [])
+        return json.loads(command[command.index("--data.negative_dirs") + 1])
+
+    assert negative_dirs("A") == ["noise", "c-others"]
+    assert negative_dirs("C") == ["noise"]

@@ -27,10 +27,13 @@ def fold_command(plan: dict, held: str, seed: int, root: Path, overrides: list[s
     """The `python -m train fit` call of one fold: every source but `held`, validated on `held`'s clips."""
     sources = plan["sources"]
     kept = [name for name in sources if name != held]
+    recipe_negatives = (yaml.safe_load(Path(plan["recipe"]).read_text()).get("data") or {}).get("negative_dirs") or []
+    left_out = set(sources[held].get("extra_negatives", []))
     return [sys.executable, "-m", "train", "fit", "--config", str(last_epoch_recipe(plan["recipe"], root)),
             "--seed_everything", str(seed), "--data.seed", str(seed),
             "--data.train_dirs", json.dumps([d for n in kept for d in [sources[n]["train"],
                                                                         *sources[n].get("extra_train", [])]]),
+            "--data.negative_dirs", json.dumps([d for d in recipe_negatives if d not in left_out]),
             "--data.mixture_dirs", json.dumps([sources[n]["mixtures"] for n in kept if sources[n].get("mixtures")]),
             "--data.val_dirs", json.dumps([sources[held]["train"]]),
             "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root),
@@ -118,7 +121,7 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m train loso", description=__doc__.splitlines()[0])
     parser.add_argument("plan", type=Path,
-                        help="YAML: recipe, out, sources (name: train, mixtures, test, optional extra_train)")
+                        help="YAML: recipe, out, sources (name: train, mixtures, test, optional extra_train, extra_negatives)")
     parser.add_argument("--seed", type=int, action="append", default=None, help="repeat for several seeds")
     parser.add_argument("--only", action="append", default=None, help="run only these held-out sources")
     parser.add_argument("--out", type=Path, default=None, help="folder of the folds (default: the plan's `out`)")

@@ -1,10 +1,12 @@
-"""Sound that holds none of the 11 instruments: noise, hum, clicks, tones, speech, drums alone.
+"""Sound that holds none of the 11 instruments: noise, hum, clicks, tones, speech, drums alone, other instruments.
 
 A model that only ever heard instruments calls white noise an electric guitar and a square wave a
 trumpet. These 3 s clips are trained with all-zero targets, so that "none of the 11 is heard" is an
 answer it can give. Every clip is seeded by (seed, index), as the renderer's recordings are; speech
 comes from `espeak-ng` (Debian package) where it is installed, drums from the renderer's General MIDI
-drum grooves played by a sound bank. `python -m irmas data negatives --out data/negatives`.
+drum grooves played by a sound bank, other instruments (bassoon, brass, harp, double bass ...) from real
+recorded notes (`python -m irmas data samples --others`) played by the sampler with the renderer's phrases.
+`python -m irmas data negatives --out data/negatives [--kinds instrument --others data/others]`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import soundfile as sf
 
 from .render import CLIP_SECONDS, room
 
-KINDS = ("noise", "hum", "clicks", "tone", "clipped", "dc", "speech", "drums")
+KINDS = ("noise", "hum", "clicks", "tone", "clipped", "dc", "speech", "drums")  # the default kinds
+INSTRUMENT = "instrument"  # other instruments: needs a library of OTHER_SETS
 SPEECH_VOICES = ("en", "en-us", "en+m3", "en+f2", "en+f4", "de", "fr", "es", "it", "pt", "nl", "pl")
 WORDS = ("the quick brown fox jumps over a lazy dog and then it rains on every window of the old house "
          "please call me back tomorrow morning we will meet at the station near the bridge seven eight "
@@ -116,12 +119,43 @@ def _drums(rng, n, rate, bank: str):
     return np.pad(y, (0, n - len(y)))
 
 
-def negative_clip(kind: str, seed: int, index: int, sample_rate: int, bank: str = "FluidR3_GM") -> np.ndarray:
+_SAMPLERS: dict[tuple[str, int], object] = {}  # (library, rate) -> Sampler, its decoded notes kept per process
+
+
+def _other_instruments(rng, n, rate, library: str):
+    """One or two instruments outside the 11 playing one of the renderer's phrases (a melody or chords) in
+    one key, the second quieter, as in the renderer's training clips."""
+    from .render import MAJOR, MINOR, compose
+    from .sampler import Sampler
+    from .samples import OTHER
+
+    if (library, rate) not in _SAMPLERS:
+        _SAMPLERS[library, rate] = Sampler(rate)
+        _SAMPLERS[library, rate].begin(library)
+    sampler = _SAMPLERS[library, rate]
+    packages = sampler.presets(OTHER)
+    if not packages:
+        raise FileNotFoundError(f"{library} holds no instruments outside the 11: "
+                                f"fetch them with `python -m irmas data samples --others --out {library}`")
+    seconds, tempo = n / rate, rng.uniform(60, 160)
+    key, scale = int(rng.integers(12)), MAJOR if rng.random() < 0.6 else MINOR
+    y = np.zeros(n)
+    for level_db in [0.0] + ([rng.uniform(-12, -4)] if rng.random() < 0.35 else []):
+        package = packages[int(rng.integers(len(packages)))]
+        keys = sampler.playable(package, 21, 108)
+        notes = compose(rng, seconds, min(keys), max(keys), bool(rng.random() < 0.3), tempo, key, scale, keys)
+        y += sampler.part(package, notes, seconds, soft_darkening=rng.uniform(0, 2400))[:n, 0] * 10 ** (level_db / 20)
+    return y
+
+
+def negative_clip(kind: str, seed: int, index: int, sample_rate: int, bank: str = "FluidR3_GM",
+                  others: str | Path | None = None) -> np.ndarray:
     """One 3 s mono clip of `kind`, peak level -40..-1 dBFS; rooms on a third of them."""
     rng = _rng(seed, index)
     n = int(CLIP_SECONDS * sample_rate)
     makers = {"noise": _noise, "hum": _hum, "clicks": _clicks, "tone": _tone, "clipped": _clipped, "dc": _dc,
-              "speech": _speech, "drums": lambda r, n_, sr: _drums(r, n_, sr, bank)}
+              "speech": _speech, "drums": lambda r, n_, sr: _drums(r, n_, sr, bank),
+              INSTRUMENT: lambda r, n_, sr: _other_instruments(r, n_, sr, str(others))}
     y = np.asarray(makers[kind](rng, n, sample_rate), dtype=np.float64)
     if kind not in ("dc", "clipped") and rng.random() < 0.33:
         y = room(rng, y[:, None], sample_rate)[:, 0]
@@ -136,17 +170,22 @@ def available_kinds() -> tuple[str, ...]:
 
 
 def render_negatives(out: str | Path, count: int, seed: int = 0, sample_rate: int = 22050,
-                     bank: str = "FluidR3_GM", kinds: tuple[str, ...] | None = None) -> list[Path]:
-    """Write `count` clips `out/<kind>-<index>.wav` (16-bit), the kinds in turn; returns the paths."""
+                     bank: str = "FluidR3_GM", kinds: tuple[str, ...] | None = None,
+                     others: str | Path | None = None) -> list[Path]:
+    """Write `count` clips `out/<kind>-<index>.wav` (16-bit), the kinds in turn; returns the paths. `others`:
+    the library of instruments outside the 11 that kind "instrument" plays."""
     kinds = kinds or available_kinds()
     if "speech" in kinds and not shutil.which("espeak-ng"):
         raise FileNotFoundError("speech negatives need espeak-ng: sudo apt-get install espeak-ng")
+    if INSTRUMENT in kinds and others is None:
+        raise FileNotFoundError("other instruments need their notes: python -m irmas data samples --others "
+                                "--out data/others, then --others data/others")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
         kind = kinds[i % len(kinds)]
         path = out / f"{kind}-{i:05d}.wav"
-        sf.write(path, negative_clip(kind, seed, i, sample_rate, bank), sample_rate, subtype="PCM_16")
+        sf.write(path, negative_clip(kind, seed, i, sample_rate, bank, others), sample_rate, subtype="PCM_16")
         paths.append(path)
     return paths

