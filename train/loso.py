@@ -121,7 +121,8 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m train loso", description=__doc__.splitlines()[0])
     parser.add_argument("plan", type=Path,
-                        help="YAML: recipe, out, sources (name: train, mixtures, test, optional extra_train, extra_negatives)")
+                        help="YAML: recipe, out, sources (name: train, mixtures, test; optional extra_train, "
+                             "extra_negatives)")
     parser.add_argument("--seed", type=int, action="append", default=None, help="repeat for several seeds")
     parser.add_argument("--only", action="append", default=None, help="run only these held-out sources")
     parser.add_argument("--out", type=Path, default=None, help="folder of the folds (default: the plan's `out`)")
