@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.data_command == "samples":
         from .data.samples import OTHER_SETS, SAMPLE_SETS, fetch_sample_sets
+        if args.others and args.only:
+            print("error: --only picks among the 11 classes; --others fetches every instrument outside them",
+                  file=sys.stderr)
+            return 2
         fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None,
                           sets=OTHER_SETS if args.others else SAMPLE_SETS)
         return 0

@@ -89,6 +89,8 @@ def test_other_instruments_without_their_notes_are_a_clear_error(tmp_path):
     assert main(["data", "negatives", "--kinds", "instrument", "--others", str(tmp_path),
                  "--out", str(tmp_path / "n"), "--clips", "1"]) == 2
     assert main(["data", "negatives", "--kinds", "violins", "--out", str(tmp_path / "n")]) == 2
+    assert main(["data", "samples", "--others", "--only", "cel", "--out", str(tmp_path / "s")]) == 2
+    assert not (tmp_path / "s").exists()
 
 
 def test_negative_dirs_join_training_with_all_zero_targets(rendered, negatives):
