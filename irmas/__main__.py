@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--bank", required=True, help="FluidR3_GM, MuseScore_General or a .sf2/.sf3 path")
     b.add_argument("--out", type=Path, required=True, help="the library folder (render it with data render --bank)")
     b.add_argument("--step", type=int, default=8, help="keys between recorded notes (the sampler stretches the rest)")
+    b.add_argument("--max-shift", type=int, default=4, help="keys the sampler stretches a recorded note at most")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--sample-rate", type=int, default=22050)
     w = data.add_parser("loops", help="a sample library's notes cut to their attack and a held loop, as small banks do")
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_command == "banknotes":
         from .data.banknotes import sample_bank
         try:
-            folders = sample_bank(args.bank, args.out, step=args.step, seed=args.seed, sample_rate=args.sample_rate)
+            folders = sample_bank(args.bank, args.out, step=args.step, seed=args.seed,
+                                  sample_rate=args.sample_rate, max_shift=args.max_shift)
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -528,6 +528,30 @@ def test_a_bank_recorded_every_few_keys_is_a_library_the_sampler_plays(tmp_path)
         sample_bank("FluidR3_GM", tmp_path / "x", step=12, codes=("cla",))
 
 
+def test_a_bank_recorded_sparsely_is_stretched_further_as_its_marker_says(tmp_path):
+    from irmas.data.banknotes import sample_bank
+    from irmas.data.render import INSTRUMENTS
+    from irmas.data.sampler import Sampler
+    from irmas.data.samples import read_sample_set
+
+    _, low, high, _ = INSTRUMENTS["cla"]
+    sparse = sample_bank("FluidR3_GM", tmp_path / "sparse", step=16, max_shift=8, seed=1, codes=("cla",))[0]
+    keys = sorted({s.note for s in read_sample_set(sparse)})
+    assert all(b - a == 16 for a, b in zip(keys, keys[1:-1])) and low <= keys[0] <= low + 8
+    sampler = Sampler(22050)
+    sampler.begin(str(tmp_path / "sparse"))
+    assert sampler.playable("FluidR3_GM-71", low, high) == frozenset(range(low, high + 1))
+    # the same recordings in a library whose marker allows the default stretch leave the keys between them unplayable
+    marker = sparse / ".irmas-unpacked.json"
+    marker.write_text(marker.read_text().replace('"max_shift": 8', '"max_shift": 4'))
+    sampler.begin(str(tmp_path / "sparse"))
+    playable = sampler.playable("FluidR3_GM-71", low, high)
+    assert playable == frozenset(k for k in range(low, high + 1) if min(abs(k - n) for n in keys) <= 4)
+    assert len(playable) < high - low + 1
+    with pytest.raises(ValueError, match="step"):
+        sample_bank("FluidR3_GM", tmp_path / "x", step=18, max_shift=8, codes=("cla",))
+
+
 # ---------------------------------------------------------------- a library looped as small banks loop
 
 def _bowed_note(rate: int, seconds: float = 3.0) -> np.ndarray:

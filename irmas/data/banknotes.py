@@ -32,13 +32,15 @@ def note_name(key: int, layer: int) -> str:
 
 
 def sample_bank(bank: str, out: str | Path, step: int = 2 * MAX_SHIFT, seed: int = 0,
-                sample_rate: int = 22050, codes: tuple[str, ...] = CODES) -> list[Path]:
+                sample_rate: int = 22050, codes: tuple[str, ...] = CODES, max_shift: int = MAX_SHIFT) -> list[Path]:
     """Record every preset of `bank` that plays one of the IRMAS classes `codes` at every `step`-th playable key (the
-    first within MAX_SHIFT of the lowest, drawn per preset from `seed`; the highest too where the steps miss it) into
-    `out/<preset>/`; returns the preset folders. A `step` above twice the sampler's MAX_SHIFT + 1 would leave keys
-    between recordings unplayable."""
-    if not 1 <= step <= 2 * MAX_SHIFT + 1:
-        raise ValueError(f"step must be 1-{2 * MAX_SHIFT + 1} keys (the sampler stretches a note {MAX_SHIFT} at most)")
+    first within `max_shift` of the lowest, drawn per preset from `seed`; the highest too where the steps miss it) into
+    `out/<preset>/`; returns the preset folders. The sampler stretches a note of the library by up to `max_shift`
+    keys (the marker says so), so a `step` above 2 * max_shift + 1 would leave keys between recordings unplayable."""
+    if max_shift < 1:
+        raise ValueError("max_shift must be at least 1 key")
+    if not 1 <= step <= 2 * max_shift + 1:
+        raise ValueError(f"step must be 1-{2 * max_shift + 1} keys (the sampler stretches a note {max_shift} at most)")
     renderer = Renderer(sample_rate)
     renderer.begin(str(resolve_bank(bank)))
     name, folders = bank_name(bank), []
@@ -49,8 +51,8 @@ def sample_bank(bank: str, out: str | Path, step: int = 2 * MAX_SHIFT, seed: int
             if not keys:
                 continue  # the bank lacks this preset
             rng = np.random.default_rng([seed, CODES.index(code), *np.atleast_1d(preset)])
-            recorded = keys[int(rng.integers(min(step, MAX_SHIFT + 1, len(keys))))::step]
-            if keys[-1] - recorded[-1] > MAX_SHIFT:
+            recorded = keys[int(rng.integers(min(step, max_shift + 1, len(keys))))::step]
+            if keys[-1] - recorded[-1] > max_shift:
                 recorded.append(keys[-1])  # the top of the range stays playable
             label = f"{name}-{'-'.join(map(str, np.atleast_1d(preset)))}"
             folder = Path(out) / label
@@ -61,7 +63,7 @@ def sample_bank(bank: str, out: str | Path, step: int = 2 * MAX_SHIFT, seed: int
                     audio = renderer.part(preset, [(0.0, NOTE_SECONDS, key, velocity)], NOTE_SECONDS + 0.1)
                     sf.write(folder / f"{note_name(key, layer)}.wav", audio, sample_rate, subtype="PCM_16")
             (folder / MARKER).write_text(json.dumps({
-                "package": label, "version": BANKNOTES_VERSION, "label": code, "step": step, "seed": seed,
+                "package": label, "version": BANKNOTES_VERSION, "label": code, "step": step, "max_shift": max_shift, "seed": seed,
                 "credit": f"{name}, preset {preset}, recorded every {step} keys by irmas.data.banknotes"}) + "\n")
             folders.append(folder)
     return folders

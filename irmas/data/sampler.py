@@ -18,7 +18,8 @@ import soxr
 
 from .samples import OTHER_SETS, SAMPLE_SETS, read_sample_set
 
-MAX_SHIFT = 4  # semitones a sampled note is stretched at most: farther keys are not playable
+MAX_SHIFT = 4  # semitones a sampled note is stretched at most (a library's marker may allow more): farther keys are
+#               not playable
 MAX_SAMPLE_SECONDS = 6.0  # longest part of a sampled note kept (the longest rendered note is shorter)
 RELEASE_SECONDS = (0.08, 0.4)  # fade after a note's end, shortest for short notes
 MARKER = ".irmas-unpacked.json"
@@ -43,6 +44,7 @@ class Sampler:
     def __init__(self, sample_rate: int):
         self.sample_rate = sample_rate
         self._sets: dict[str, tuple[str, Path]] = {}  # package -> (label, folder)
+        self._max_shift: dict[str, int] = {}  # package -> semitones a note of it is stretched at most
         self._notes: dict[str, list[tuple[int, int | None, np.ndarray]]] = {}
         self.bank_path = ""
 
@@ -50,12 +52,13 @@ class Sampler:
         """Use the sample sets fetched into `library` (stateless between recordings, unlike a synth)."""
         self.bank_path = str(library)
         labels = {s.package: s.label for s in SAMPLE_SETS + OTHER_SETS}
-        self._sets = {}
+        self._sets, self._max_shift = {}, {}
         for marker in sorted(Path(library).glob(f"*/{MARKER}")):
             info = json.loads(marker.read_text())
             label = info.get("label") or labels.get(info["package"])  # a bank's notes name their class
             if label:
                 self._sets[info["package"]] = (label, marker.parent)
+                self._max_shift[info["package"]] = int(info.get("max_shift", MAX_SHIFT))
 
     def codes(self) -> tuple[str, ...]:
         """The IRMAS classes the library can play, in the model's order."""
@@ -80,8 +83,10 @@ class Sampler:
         return self._notes[package]
 
     def playable(self, package: str, low: int, high: int) -> frozenset[int]:
-        sampled = {note for note, _, _ in self._load(package)} if package in self._sets else set()
-        return frozenset(k for k in range(low, high + 1) if any(abs(k - s) <= MAX_SHIFT for s in sampled))
+        if package not in self._sets:
+            return frozenset()
+        sampled, shift = {note for note, _, _ in self._load(package)}, self._max_shift[package]
+        return frozenset(k for k in range(low, high + 1) if any(abs(k - s) <= shift for s in sampled))
 
     def part(self, package: str, notes, seconds: float, drums: bool = False,
              soft_darkening: float = 0.0) -> np.ndarray:
