@@ -63,7 +63,8 @@ def sample_bank(bank: str, out: str | Path, step: int = 2 * MAX_SHIFT, seed: int
                     audio = renderer.part(preset, [(0.0, NOTE_SECONDS, key, velocity)], NOTE_SECONDS + 0.1)
                     sf.write(folder / f"{note_name(key, layer)}.wav", audio, sample_rate, subtype="PCM_16")
             (folder / MARKER).write_text(json.dumps({
-                "package": label, "version": BANKNOTES_VERSION, "label": code, "step": step, "max_shift": max_shift, "seed": seed,
+                "package": label, "version": BANKNOTES_VERSION, "label": code, "step": step, "max_shift": max_shift,
+                "seed": seed,
                 "credit": f"{name}, preset {preset}, recorded every {step} keys by irmas.data.banknotes"}) + "\n")
             folders.append(folder)
     return folders
