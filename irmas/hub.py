@@ -15,6 +15,7 @@ from pathlib import Path
 from .model import InstrumentClassifier, for_inference
 from .musicnn import HARMONICS, parse_encoder
 
+NUMBERS = {2: "two", 3: "three", 4: "four"}
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_VAR = "IRMAS_MODEL"
 HUB_TIMEOUT_S = 5  # per request
@@ -42,11 +43,12 @@ class LoadedModel:
         inputs = ["three frequency bands"]
         if self.model.encoder is not None:
             names = [name for name, _ in parse_encoder(self.model.encoder_name)]
-            networks = [("musicnn's VGG" if name.endswith("_vgg") else "musicnn") for name in names
-                        if name != HARMONICS]
-            if networks:
-                inputs.append(f"{'networks' if len(networks) > 1 else 'a network'} pretrained on real music "
-                              f"({' and '.join(networks)})")
+            kinds = [("musicnn's VGG" if name.endswith("_vgg") else "musicnn") for name in names if name != HARMONICS]
+            if kinds:  # MSD and MTT weights of one network read as one kind: "two musicnns"
+                counts = {kind: kinds.count(kind) for kind in kinds}
+                named = [kind if n == 1 else f"{NUMBERS.get(n, n)} {kind}s" for kind, n in counts.items()]
+                inputs.append(f"{'networks' if len(kinds) > 1 else 'a network'} pretrained on real music "
+                              f"({' and '.join(named)})")
             if HARMONICS in names:
                 inputs.append("the harmonics of the notes' pitch")
         listens = ", to ".join(inputs[:-1]) + (", and to " if len(inputs) > 1 else "") + inputs[-1]

@@ -110,6 +110,8 @@ def test_not_a_repo_id_and_broken_folder_fall_back(tmp_path, tiny_model_dir):
     (None, None),
     ("MSD_musicnn/pooled", "a network pretrained on real music (musicnn)"),
     ("MSD_musicnn/pooled+MTT_vgg/pool3", "networks pretrained on real music (musicnn and musicnn's VGG)"),
+    ("MSD_musicnn/pooled+MTT_vgg/pool3+MTT_musicnn/pooled",
+     "networks pretrained on real music (two musicnns and musicnn's VGG)"),
     ("MTT_vgg/pool2+harmonics", "three frequency bands, to a network pretrained on real music (musicnn's VGG), "
                                 "and to the harmonics of the notes' pitch"),
 ])
