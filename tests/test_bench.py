@@ -1,6 +1,7 @@
 """`python -m bench` is documented as running everything: its argument handling must allow that.
 `bench.fit` times a real `train fit`: its table must describe the run that happened."""
 
+import numpy as np
 import pytest
 import yaml
 
@@ -90,3 +91,25 @@ def test_robustness_benchmark_stores_each_copy_and_the_float_control_agrees(rend
     assert control[6].split(" -> ")[0] == control[6].split(" -> ")[1]
     eight_bit, noisy = rows[1], rows[3]
     assert float(eight_bit[4]) > 0.001 and float(noisy[4]) > 0.001
+
+
+def test_others_benchmark_plays_each_unheard_instrument_alone_and_counts_every_clip():
+    """Each clip is its instrument alone, seeded (the same clip twice, another for the next index), and the
+    table has a row per installed bank and instrument, counting every clip; a bank not installed is skipped."""
+    from bench.others import Renderer, clip, run
+
+    renderer = Renderer(22050)
+    renderer.begin("FluidR3_GM")
+    oboe = clip(renderer, 68, 0)
+    renderer.begin("FluidR3_GM")
+    assert np.array_equal(oboe, clip(renderer, 68, 0))
+    renderer.begin("FluidR3_GM")
+    assert not np.array_equal(oboe, clip(renderer, 68, 1))
+    assert oboe.shape == (5 * 22050,) and np.sqrt(np.mean(oboe ** 2)) > 0.01
+
+    report = run(clips=2, banks=("FluidR3_GM", "/nowhere/none.sf2"), programs=(68, 105))
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in report.splitlines() if line.startswith("| F")]
+    assert [r[:2] for r in rows] == [["FluidR3_GM", "oboe"], ["FluidR3_GM", "banjo"]]
+    named = [int(r[2].split(" / ")[0]) for r in rows]
+    assert all(r[2].endswith("/ 2") for r in rows) and all(0 <= n <= 2 for n in named)
+    assert f"({sum(named) / 4:.2f} of 4" in report
