@@ -357,7 +357,7 @@ class IrmasDataModule(L.LightningDataModule):
         keys = [EmbeddingCache.key(w) for w in waves] if cache else []
         known = cache.load() if cache else {}
         todo = [i for i, k in enumerate(keys) if k not in known] if cache else list(range(len(waves)))
-        computed = self._encode_shared(model, waves[todo])
+        computed = self._encode_shared(model, waves, todo)
         if not cache:
             return computed
         out = torch.zeros(len(waves), computed.shape[1])
@@ -371,13 +371,14 @@ class IrmasDataModule(L.LightningDataModule):
             cache.save(known)
         return out
 
-    def _encode_shared(self, model, waves: torch.Tensor) -> torch.Tensor:
-        """Embeddings of `waves`, each DDP process computing every world-th clip, then all-gathered."""
+    def _encode_shared(self, model, waves: torch.Tensor, todo: list[int]) -> torch.Tensor:
+        """Embeddings of `waves[todo]`, each DDP process computing every world-th of them, then all-gathered.
+        Indexed batch by batch: a copy of the clips to encode would double the process's memory."""
         rank, world = self._shard()
         width = model.encode(torch.zeros(1, CLIP_SAMPLES)).shape[1]
-        if len(waves) == 0:  # every process sees the same clips, so all return here together
+        if not todo:  # every process sees the same clips, so all return here together
             return torch.zeros(0, width)
-        mine = list(range(rank, len(waves), world))
+        mine = todo[rank::world]
         parts = [torch.zeros(0, width)]
         with torch.inference_mode():
             for start in tqdm(range(0, len(mine), 16), desc="encode", unit="batch", leave=False):
@@ -387,12 +388,12 @@ class IrmasDataModule(L.LightningDataModule):
             return encoded
         import torch.distributed as dist
 
-        size = -(-len(waves) // world)
+        size = -(-len(todo) // world)
         gathered = [torch.zeros(size, width) for _ in range(world)]
         dist.all_gather(gathered, torch.cat([encoded, torch.zeros(size - len(encoded), width)]))
-        out = torch.zeros(len(waves), width)
+        out = torch.zeros(len(todo), width)
         for r, part in enumerate(gathered):
-            index = list(range(r, len(waves), world))
+            index = list(range(r, len(todo), world))
             out[index] = part[:len(index)]
         return out
 
