@@ -108,11 +108,13 @@ class InstrumentClassifier(
         threshold: float = DEFAULT_THRESHOLD,
         time_pool: int = 1,
         encoder: str | None = None,
+        encoder_noise_db: float | None = None,
     ):
         """`encoder`: networks pretrained on real music whose embeddings of the same waveform join the fusion
         input as a fourth branch, held fixed (irmas.musicnn.EncoderBranch): "MSD_musicnn" is musicnn's 200-d
         penultimate layer, "MSD_musicnn/pooled" its 1,506 pooled front- and mid-end features, "MTT_vgg/pool3"
-        the VGG's third block (1,536); "+" joins several, "MSD_musicnn/pooled+MTT_vgg/pool3"."""
+        the VGG's third block (1,536); "+" joins several, "MSD_musicnn/pooled+MTT_vgg/pool3". `encoder_noise_db`: the
+        white noise floor every window gets before the encoder hears it (EncoderBranch's `noise_db`); None: none."""
         super().__init__()
         self.labels = list(labels)
         self.sample_rate = sample_rate
@@ -123,7 +125,7 @@ class InstrumentClassifier(
             for first, last in self.features.bins
         )
         self.encoder_name = encoder
-        self.encoder = EncoderBranch(encoder, sample_rate) if encoder else None
+        self.encoder = EncoderBranch(encoder, sample_rate, encoder_noise_db) if encoder else None
         width = embed_dim * len(self.towers) + (self.encoder.dim if self.encoder else 0)
         self._register_load_state_dict_pre_hook(_one_network_keys)
         layers: list[nn.Module] = []
@@ -149,14 +151,23 @@ class InstrumentClassifier(
         """Logits from band spectrograms and, with an encoder, its embedding (`encode`): training augments
         the spectrograms before the towers, and may compute the fixed embeddings once per clip. `tower_keep`
         (batch,) of 0/1, training only: clips at 0 reach the fusion through the encoder's embedding alone."""
+        return self.fuse(self.embed_bands(bands, tower_keep), encoded)
+
+    def embed_bands(self, bands: list[torch.Tensor], tower_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """The three towers' embeddings of the band spectrograms, side by side (batch, 3 * embed_dim)."""
         parts = [tower(spec) for tower, spec in zip(self.towers, bands)]
         if tower_keep is not None:
             parts = [part * tower_keep[:, None].to(part.dtype) for part in parts]
+        return torch.cat(parts, dim=1)
+
+    def fuse(self, towers: torch.Tensor, encoded: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the towers' embeddings (`embed_bands`) and, with an encoder, its embedding: training fuses
+        one clip's towers with two embeddings of the encoder (of a stored file and of its float original)."""
         if self.encoder is not None:
             if encoded is None:
                 raise ValueError("this model has an encoder branch: pass its embedding (model.encode)")
-            parts.append(encoded)
-        return self.head(self.fusion(torch.cat(parts, dim=1)))
+            towers = torch.cat([towers, encoded], dim=1)
+        return self.head(self.fusion(towers))
 
     def tower_parameters(self) -> list[nn.Parameter]:
         return [p for tower in self.towers for p in tower.parameters()]

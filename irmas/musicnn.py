@@ -217,16 +217,30 @@ class Vgg(nn.Module):
         return self.tags(F.dropout(x.permute(0, 2, 3, 1).flatten(1), 0.5, self.training))
 
 
+NOISE_FLOOR_SEED = 0  # the one white noise every window gets with `EncoderBranch(noise_db=...)`
+
+
+def noise_floor(n: int, level_db: float) -> torch.Tensor:
+    """The same n samples of white noise at an RMS of `level_db` dBFS, for every window and every run."""
+    return torch.randn(n, generator=torch.Generator().manual_seed(NOISE_FLOOR_SEED)) * 10 ** (level_db / 20)
+
+
 class EncoderBranch(nn.Module):
     """The classifier's fixed branch: waveforms -> log-mel -> one layer of each named network, concatenated.
 
     `spec` names them joined by "+", each `<weights>[/<layer>]`: "MSD_musicnn/pooled+MTT_vgg/pool3"; musicnn's
     default layer is its penultimate, the VGG's pool3. "harmonics" joins irmas.harmonics' profile of the
     waveform (no weights). Held fixed, so it is always in eval mode.
+
+    `noise_db`: every window is heard over the same white noise at this level (dBFS RMS; windows peak at 1). The
+    log-mel hears the quantisation noise of an 8-bit file (about -52 dBFS) or of a 16-bit one recorded at
+    -60 dBFS (about -41 dBFS) in its quiet upper bands, where float audio has none, and the networks' answers
+    moved with it; over a louder floor that every file shares, such files sound like their float originals.
     """
 
-    def __init__(self, spec: str, sample_rate: int):
+    def __init__(self, spec: str, sample_rate: int, noise_db: float | None = None):
         super().__init__()
+        self.noise_db = noise_db
         self.parts = parse_encoder(spec)
         self.front_end = MelFrontEnd(sample_rate)
         self.networks = nn.ModuleList(HarmonicProfile(sample_rate) if weights == HARMONICS else load_musicnn(weights)
@@ -240,6 +254,8 @@ class EncoderBranch(nn.Module):
     def forward(self, waveforms: torch.Tensor, chunk: int) -> torch.Tensor:
         """(batch, dim) embeddings of 3 s windows, `chunk` windows per network call."""
         with torch.no_grad():
+            if self.noise_db is not None:
+                waveforms = waveforms + noise_floor(waveforms.shape[-1], self.noise_db).to(waveforms)
             mel = self.front_end(waveforms)[:, :N_FRAMES] if any(w != HARMONICS for w, _ in self.parts) else None
             return torch.cat([net(waveforms) if weights == HARMONICS else
                               torch.cat([net(part, layer=layer) for part in mel.split(chunk)])

@@ -303,3 +303,82 @@ def test_embedding_cache_file_changes_with_the_networks_only(tmp_path, monkeypat
 
     monkeypatch.setattr(musicnn, "EncoderBranch", OtherBranch)
     assert EmbeddingCache(tmp_path, "MSD_musicnn/pooled").path == first
+
+
+def test_float_embeddings_pair_each_quantised_clip_with_its_originals_embedding(rendered):
+    from train.data import IrmasDataModule, as_float
+
+    def setup(**options):
+        data = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")], batch_size=4,
+                               encoder="MTT_musicnn", **options)
+        data.setup("fit")
+        return data.train_set.tensors
+
+    plain_waves, _, plain_encoded = setup()
+    waves, _, encoded, originals = setup(quantize_share=0.5, float_embeddings=True)
+    stored = (waves != plain_waves).any(dim=1)
+    assert 0 < int(stored.sum()) < len(waves)
+    torch.testing.assert_close(originals, plain_encoded)  # every clip's original, as it was before quantising
+    assert torch.equal(encoded[~stored], originals[~stored])
+    assert (encoded[stored] != originals[stored]).any(dim=1).all()
+    model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
+    first = int(stored.nonzero()[0])
+    torch.testing.assert_close(encoded[first], model.encode(as_float(waves[first:first + 1]))[0], atol=1e-5,
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="quantize_share"):
+        IrmasDataModule(train_dirs=["x"], encoder="MTT_musicnn", float_embeddings=True)
+
+
+def test_consistency_pulls_a_coarse_files_output_towards_its_originals():
+    torch.manual_seed(1)
+    waves, targets = torch.randn(8, 66150), torch.eye(11)[:8]
+    originals = torch.randn(8, musicnn.EMBED_DIM)
+    coarse = originals.clone()
+    coarse[:4] += 0.3 * torch.randn(4, musicnn.EMBED_DIM)  # four clips stored coarsely: the encoder hears them apart
+    gaps = {}
+    for weight in (0.0, 1.0):
+        system = small_encoder_system(consistency=weight)
+        optimiser = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=3e-3)
+        for _ in range(40):
+            optimiser.zero_grad()
+            system.training_loss((waves, targets, coarse, originals)).backward()
+            optimiser.step()
+        system.eval()
+        with torch.no_grad():
+            towers = system.model.embed_bands(system.model.features(waves[:4]))
+            gap = torch.sigmoid(system.model.fuse(towers, coarse[:4])) - torch.sigmoid(system.model.fuse(towers,
+                                                                                                        originals[:4]))
+        gaps[weight] = float(gap.abs().mean())
+    assert gaps[1.0] < 0.5 * gaps[0.0], gaps
+    # the clips stored as they were add nothing: the same loss as without the term
+    same = small_encoder_system(consistency=3.0), small_encoder_system()
+    torch.manual_seed(2)
+    with_term = same[0].training_loss((waves, targets, originals, originals))
+    torch.manual_seed(2)
+    torch.testing.assert_close(with_term, same[1].training_loss((waves, targets, originals)))
+
+
+def test_a_noise_floor_under_the_encoder_makes_8_bit_and_quiet_16_bit_windows_sound_like_the_float_one(tmp_path):
+    import soundfile as sf
+
+    from irmas.predict import normalize
+    from train.data import EmbeddingCache
+
+    audio, _ = sf.read(ROOT / "examples" / "cla_pia.ogg", dtype="float32", always_2d=True)
+    window = normalize(audio.mean(axis=1)[:66150])
+
+    def stored(level_db, bits):  # as such a file holds the window, read back and peak-normalised
+        steps = 2 ** (bits - 1) * 10 ** (level_db / 20)
+        return normalize(np.round(window * steps) / steps)
+
+    windows = torch.from_numpy(np.stack([window, stored(-1, 8), stored(-60, 16)]).astype(np.float32))
+    drift = {}
+    for noise_db in (None, -40.0):
+        model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn", encoder_noise_db=noise_db)
+        encoded = model.encode(windows)
+        drift[noise_db] = (encoded[1:] - encoded[0]).norm(dim=1) / encoded[0].norm()
+        assert torch.equal(encoded, model.encode(windows))  # the same floor every time
+    assert (drift[-40.0] < 0.5 * drift[None]).all(), drift
+    model.save_pretrained(tmp_path)
+    assert InstrumentClassifier.from_pretrained(str(tmp_path)).encoder.noise_db == -40.0
+    assert EmbeddingCache(tmp_path, "MTT_musicnn", -40.0).path != EmbeddingCache(tmp_path, "MTT_musicnn").path

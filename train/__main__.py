@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         def add_arguments_to_parser(self, parser) -> None:
             # the data module computes the model's fixed encoder embeddings once: one key sets both
             parser.link_arguments("model.encoder", "data.encoder")
+            parser.link_arguments("model.encoder_noise_db", "data.encoder_noise_db")
 
     try:
         CLI(InstrumentSystem, IrmasDataModule, args=argv, save_config_kwargs={"overwrite": True})

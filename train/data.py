@@ -124,6 +124,11 @@ def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -
     return out
 
 
+def quantized_indices(waves: torch.Tensor, share: float, seed: int) -> list[int]:
+    """The clips `quantize_clips` stores as coarse files, for the same `share` and `seed` (its first draw)."""
+    return [i for i, clip in enumerate(waves) if _clip_rng(clip, seed, "quantize").random() < share]
+
+
 def quantize_clips(waves: torch.Tensor, share: float, seed: int) -> torch.Tensor:
     """A `share` of the int16 clips as an 8-bit file (peak -6..0 dBFS) or a quietly recorded 16-bit one
     (-66..-30 dBFS: a few dozen sample values) holds them, peak-normalised again as prediction does. Stored
@@ -202,14 +207,15 @@ class EmbeddingCache:
     encoder layer and `musicnn.network_version` (weights, front-end and network code; `<encoder>-<version>.npz`;
     no pickle), so changed weights or code never return stale embeddings, and edits elsewhere keep them."""
 
-    def __init__(self, folder: str | Path, encoder: str):
+    def __init__(self, folder: str | Path, encoder: str, noise_db: float | None = None):
         from irmas import harmonics, musicnn
 
         if encoder == musicnn.HARMONICS:
             version = harmonics.VERSION
         else:
             version = musicnn.network_version(encoder.partition("/")[0])
-        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}.npz"
+        floor = "" if noise_db is None else f"-noise{noise_db:g}dB{musicnn.NOISE_FLOOR_SEED}"
+        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}{floor}.npz"
 
     @staticmethod
     def key(clip: torch.Tensor) -> str:
@@ -285,7 +291,9 @@ class IrmasDataModule(L.LightningDataModule):
     `quantize_share`: share stored as 8-bit or quiet 16-bit files hold them (`quantize_clips`), likewise;
     `noise_share`: share stored with background noise at `noise_snr_db` (`noise_clips`), likewise.
     `source_mixtures`: how many clips of 2-3 solo training clips from different `train_dirs` summed
-    (`source_mixtures`) to add to training.
+    (`source_mixtures`) to add to training. `float_embeddings`: batches also carry, as a fourth tensor, the
+    encoder's embedding of each clip as it was before `quantize_clips` (the system's `consistency` loss).
+    `encoder_noise_db`: the model's noise floor under the encoder (set from it by the CLI).
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
@@ -294,8 +302,11 @@ class IrmasDataModule(L.LightningDataModule):
                  encoder: str | None = None, embedding_cache: str | None = None,
                  tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0,
                  noise_share: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 40.0),
-                 source_mixtures: int = 0):
+                 source_mixtures: int = 0, float_embeddings: bool = False, encoder_noise_db: float | None = None):
         super().__init__()
+        if float_embeddings and not (encoder and quantize_share > 0):
+            raise ValueError("float_embeddings pairs clips stored by quantize_share with their originals, as the "
+                             "encoder hears them: it needs an encoder and quantize_share > 0")
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
@@ -334,36 +345,48 @@ class IrmasDataModule(L.LightningDataModule):
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
         if hp.noise_share > 0:
             x = noise_clips(x, hp.noise_share, tuple(hp.noise_snr_db), hp.seed)
+        stored, originals = [], []
         if hp.quantize_share > 0:
+            if hp.float_embeddings:  # embedded before quantize_clips replaces them
+                stored = quantized_indices(x, hp.quantize_share, hp.seed)
+                originals = self._encoded(x, stored)
             x = quantize_clips(x, hp.quantize_share, hp.seed)
-        self.train_set = TensorDataset(x, y, *self._encoded(x))
+        encoded = self._encoded(x)
+        if originals:  # the clips left alone are their own original
+            originals = [encoded[0].index_copy(0, torch.tensor(stored, dtype=torch.long), originals[0][stored])]
+        self.train_set = TensorDataset(x, y, *encoded, *originals)
         x, y, _ = load_clips(val, "load val")
         self.val_set = TensorDataset(x, y, *self._encoded(x))
 
-    def _encoded(self, waves: torch.Tensor) -> list[torch.Tensor]:
+    def _encoded(self, waves: torch.Tensor, only: list[int] | None = None) -> list[torch.Tensor]:
         """[the encoder's embedding of each clip], or [] without an encoder: each network's part (the encoder
-        joins them with "+") computed and cached on its own, so recipes that share a network share its cache."""
+        joins them with "+") computed and cached on its own, so recipes that share a network share its cache.
+        `only`: embed these clips alone; the other rows are zeros."""
         if not self.hparams.encoder:
             return []
-        return [torch.cat([self._encoded_part(part, waves) for part in self.hparams.encoder.split("+")], dim=1)]
+        return [torch.cat([self._encoded_part(part, waves, only) for part in self.hparams.encoder.split("+")],
+                          dim=1)]
 
-    def _encoded_part(self, encoder: str, waves: torch.Tensor) -> torch.Tensor:
-        """One network's embedding of each clip. Clips already in the `embedding_cache` are read from it; each
-        process computes its share of the rest."""
+    def _encoded_part(self, encoder: str, waves: torch.Tensor, only: list[int] | None = None) -> torch.Tensor:
+        """One network's embedding of each clip (of the clips `only`, zeros elsewhere). Clips already in the
+        `embedding_cache` are read from it; each process computes its share of the rest."""
         from irmas.model import InstrumentClassifier
 
-        model = InstrumentClassifier(tower_channels=[1], encoder=encoder)
-        cache = EmbeddingCache(self.hparams.embedding_cache, encoder) if self.hparams.embedding_cache else None
-        keys = [EmbeddingCache.key(w) for w in waves] if cache else []
+        noise_db = self.hparams.encoder_noise_db
+        model = InstrumentClassifier(tower_channels=[1], encoder=encoder, encoder_noise_db=noise_db)
+        folder = self.hparams.embedding_cache
+        cache = EmbeddingCache(folder, encoder, noise_db) if folder else None
+        wanted = list(range(len(waves))) if only is None else list(only)
+        keys = {i: EmbeddingCache.key(waves[i]) for i in wanted} if cache else {}
         known = cache.load() if cache else {}
-        todo = [i for i, k in enumerate(keys) if k not in known] if cache else list(range(len(waves)))
+        todo = [i for i in wanted if keys[i] not in known] if cache else wanted
         computed = self._encode_shared(model, waves, todo)
-        if not cache:
-            return computed
         out = torch.zeros(len(waves), computed.shape[1])
         out[todo] = computed
+        if not cache:
+            return out
         pending = set(todo)
-        done = [i for i in range(len(waves)) if i not in pending]
+        done = [i for i in wanted if i not in pending]
         if done:
             out[done] = torch.from_numpy(np.stack([known[keys[i]] for i in done]))
         if todo and self._shard()[0] == 0:

@@ -60,11 +60,13 @@ class InstrumentSystem(L.LightningModule):
         quantize_prob: float = 0.0,
         gain_db: float = 0.0,
         encoder: str | None = None,
+        encoder_noise_db: float | None = None,
         tower_branch_dropout: float = 0.0,
         encoder_branch_dropout: float = 0.0,
         encoder_dropout: float = 0.0,
         freq_mixstyle: float = 0.0,
         freq_mixstyle_alpha: float = 0.4,
+        consistency: float = 0.0,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -78,22 +80,30 @@ class InstrumentSystem(L.LightningModule):
         `gain_db`: each clip is played 0 to this many dB quieter (uniform), as a window of a file is quieter than
         the file's peak, to which prediction normalises; the encoder's cached embeddings are of the clip as stored.
         `encoder`: the fixed fourth branch (irmas.model); batches then carry its embeddings (train.data), computed
-        once from the clips before augmentation. `tower_branch_dropout`: share of training clips whose three
+        once from the clips before augmentation; `encoder_noise_db`: the noise floor it hears them over
+        (irmas.musicnn.EncoderBranch). `tower_branch_dropout`: share of training clips whose three
         towers' embeddings are zeroed, so the fusion also learns to name instruments from the encoder alone.
         `encoder_branch_dropout`: the other way round, the share of clips whose encoder embedding is zeroed, so
         the towers learn to name instruments without it.
         `encoder_dropout`: dropout on the encoder's fixed embedding in training (the fusion's input from it),
         so the head leans on no few of its features.
         `freq_mixstyle`: share of clips whose per-frequency level and spread (over time) are mixed with another
-        clip's (`freq_mixstyle_alpha`: the Beta law of the mixing weight), towers only (`freq_mix_style`)."""
+        clip's (`freq_mixstyle_alpha`: the Beta law of the mixing weight), towers only (`freq_mix_style`).
+        `consistency`: weight of a loss that pulls the output on a clip stored as an 8-bit or quiet 16-bit file
+        towards the output on its float original (both with the same towers; batches then carry the encoder's
+        embedding of the original, train.data's `float_embeddings`). The towers hear such files as they hear the
+        float ones; the encoder does not, and its labels alone did not teach the fusion to ignore the difference."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
                                           fusion_dims=fusion_dims, fusion_dropout=fusion_dropout,
                                           tower_dropout=tower_dropout, threshold=threshold,
-                                          time_pool=time_pool, encoder=encoder)
+                                          time_pool=time_pool, encoder=encoder,
+                                          encoder_noise_db=encoder_noise_db)
         if encoder and mix_prob > 0:
             raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
+        if consistency and not encoder:
+            raise ValueError("consistency compares two embeddings of the encoder: it needs an encoder")
         if (tower_branch_dropout or encoder_branch_dropout or encoder_dropout) and not encoder:
             raise ValueError("tower_branch_dropout, encoder_branch_dropout and encoder_dropout act on the "
                              "encoder's embedding: each needs an encoder")
@@ -262,13 +272,33 @@ class InstrumentSystem(L.LightningModule):
         if self.hparams.tower_branch_dropout:
             keep = (torch.rand(len(targets), device=targets.device) >= self.hparams.tower_branch_dropout).float()
         encoded = self._encoded(batch)
+        paired = None  # (which clips were stored coarsely, the encoder's embedding of their originals)
+        if self.hparams.consistency and len(batch) > 3:
+            changed = (batch[3] != encoded).any(dim=1)
+            paired = (changed, batch[3][changed])
+            encoded = torch.cat([encoded, paired[1]])
         if encoded is not None and self.hparams.encoder_dropout:
             encoded = F.dropout(encoded, self.hparams.encoder_dropout)
         if encoded is not None and self.hparams.encoder_branch_dropout:
             drop = torch.rand(len(targets), device=targets.device) < self.hparams.encoder_branch_dropout
+            if paired is not None:
+                drop = torch.cat([drop, drop[paired[0]]])
             encoded = encoded.masked_fill(drop[:, None], 0.0)
-        logits = self.model.classify(bands, encoded, tower_keep=keep)
-        return F.binary_cross_entropy_with_logits(logits, targets)
+        towers = self.model.embed_bands(bands, tower_keep=keep)
+        if paired is None:
+            return F.binary_cross_entropy_with_logits(self.model.fuse(towers, encoded), targets)
+        # one pass of the fusion over the clips and the originals (one set of BatchNorm statistics)
+        logits, original = self.model.fuse(torch.cat([towers, towers[paired[0]]]), encoded).split(
+            [len(targets), int(paired[0].sum())])
+        # the originals learn their labels too: a pull towards an output that lags behind the labels held the
+        # coarse files' outputs back instead of bringing the two together
+        loss = F.binary_cross_entropy_with_logits(torch.cat([logits, original]),
+                                                  torch.cat([targets, targets[paired[0]]]))
+        if len(original):
+            pulled = F.binary_cross_entropy_with_logits(logits[paired[0]], torch.sigmoid(original).detach(),
+                                                        reduction="sum") / targets.numel()
+            loss = loss + self.hparams.consistency * pulled
+        return loss
 
     def _encoded(self, batch) -> torch.Tensor | None:
         """The encoder branch's embeddings: the batch's own (train.data), else computed now."""
