@@ -149,10 +149,24 @@ def _stored(audio: np.ndarray, level_db: float, bits: int) -> np.ndarray:
     return np.round(audio / np.abs(audio).max() * 10 ** (level_db / 20) * steps) / steps
 
 
+@pytest.mark.parametrize("example", [
+    "cel_voi.ogg", "gac_org.ogg", "gel_tru.ogg",
+    pytest.param("cla_pia.ogg", marks=pytest.mark.xfail(strict=True, reason="the bundled model adds flute (0.44 at "
+                 "threshold 0.33); issue 28. Strict: a model that gets it right must drop this mark")),
+])
+def test_the_bundled_model_names_exactly_the_instruments_of_each_example(bundled, example):
+    """The examples are the first thing a user clicks; each file is named by the codes it holds. Agreement
+    between a float file and its coarse copies (below) says nothing about whether the float answer is right."""
+    audio, _ = sf.read(ROOT / "examples" / example, dtype="float32", always_2d=True)
+    prediction = predict_waveform(bundled, audio.mean(axis=1))
+    assert sorted(prediction.detected) == sorted(example.removesuffix(".ogg").split("_")), prediction.summary
+
+
 @pytest.mark.parametrize("example", ["cel_voi.ogg", "cla_pia.ogg", "gac_org.ogg", "gel_tru.ogg"])
 def test_8_bit_and_quiet_16_bit_files_give_the_float_files_answer(bundled, example):
     """The same answer for every instrument not within 0.05 of the threshold (where any noise may tip it), and
-    probabilities to within 0.3 (cla_pia's flute, at the threshold in the float file, rises at 8 bits and -60 dBFS)."""
+    probabilities to within 0.3 (cla_pia's flute, wrongly above the threshold in the float file, rises further at
+    8 bits and -60 dBFS)."""
     audio, rate = sf.read(ROOT / "examples" / example, dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     expected = predict_waveform(bundled, audio)
