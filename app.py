@@ -12,6 +12,7 @@ import ctypes.util
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -38,6 +39,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_MB = 200  # a 10-minute 48 kHz 24-bit stereo wav (the longest audio.MAX_SECONDS allows) is ~173 MB
 LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
 STREAM_SECONDS = 1.0  # the microphone's audio arrives in chunks this long
+MISSED_SECONDS = 1.5 * STREAM_SECONDS  # microphone audio lost beyond this (a chunk, and arrival jitter) is said
 LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
 
 log = logging.getLogger("irmas.app")
@@ -119,11 +121,14 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             samples = np.zeros(0, dtype=np.float32)
         audio = heard["audio"] if heard else np.zeros(0, np.float32)
         seconds = (heard["seconds"] if heard else 0.0) + len(samples) / model.sample_rate
+        # by this server's clock: when this chunk arrived, and when the recording began (the first chunk ends then)
+        arrived = time.monotonic()
+        started = heard["started"] if heard else arrived - len(samples) / model.sample_rate
         # per chunk of the window, its coarse-audio notice or None
         chunk_notices = ((heard["notices"] if heard else []) + [notices[0] if notices else None])
         chunk_notices = chunk_notices[-math.ceil(LIVE_SECONDS / STREAM_SECONDS):]
         return {"audio": np.concatenate([audio, samples])[-int(LIVE_SECONDS * model.sample_rate):],
-                "seconds": seconds, "notices": chunk_notices}
+                "seconds": seconds, "notices": chunk_notices, "started": started, "arrived": arrived}
 
     def classify_live(heard):
         """Every second while recording (a timer, apart from the stream): the verdict on the last LIVE_SECONDS,
@@ -138,7 +143,18 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         notices = heard.get("notices") or [None]
         coarse = f"\n\n{notices[-1]}" if all(notices) else ""
         return (label_values(prediction), probabilities_bar(prediction),
-                f"**{prediction.summary}** {listened}{coarse}")
+                f"**{prediction.summary}** {listened}{missed_audio(heard)}{coarse}")
+
+    def missed_audio(heard) -> str:
+        """A sentence when chunks of the recording never reached the app: Gradio drops those that arrive while
+        the stream's previous call still runs, which a busy machine makes happen, and the answer is then about
+        audio spliced from what was heard."""
+        recorded = heard["arrived"] - heard["started"]
+        missed = recorded - heard["seconds"]
+        if missed <= MISSED_SECONDS:
+            return ""
+        return (f"\n\nMissed about {missed:.0f} s of the {recorded:.0f} s recorded: this computer is too busy to "
+                "take all of the microphone's audio, so the answer is about the parts heard, joined together.")
 
     with gr.Blocks(title="IRMAS instrument recognition", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Which instruments are playing?\nUpload or record a few seconds of music. The model "

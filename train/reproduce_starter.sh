@@ -2,7 +2,10 @@
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
 # to checkpoints/, calibrate. 32.3 minutes on a 2-core Intel Xeon VM from an empty data/ in a fresh clone (2026-12-05;
 # the real notes and the other instruments fetched, every source rendered, all embeddings computed), peak RSS 12.0 GB.
-# The bundled checkpoint is this script's output, byte for byte (weights, threshold, model card).
+# On the 2-core AMD EPYC VM (AVX2 only) musicnn runs at half that speed: expect about an hour there.
+# The bundled checkpoint is this script's output on the Xeon, byte for byte (weights, threshold, model card). Another CPU
+# gives other weights (floating-point sums differ in the last bits, and training carries that on), whose figures on
+# unheard banks differ by about what another seed's do (0.013 on TimGM6mb for the MTT_musicnn recipe).
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
