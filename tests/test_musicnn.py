@@ -1,6 +1,7 @@
 """The musicnn port against the original TensorFlow model's recorded outputs, and the four-branch classifier."""
 
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -382,3 +383,25 @@ def test_a_noise_floor_under_the_encoder_makes_8_bit_and_quiet_16_bit_windows_so
     model.save_pretrained(tmp_path)
     assert InstrumentClassifier.from_pretrained(str(tmp_path)).encoder.noise_db == -40.0
     assert EmbeddingCache(tmp_path, "MTT_musicnn", -40.0).path != EmbeddingCache(tmp_path, "MTT_musicnn").path
+
+
+@pytest.mark.parametrize("name", ["MSD_musicnn", "MTT_vgg"])
+def test_dead_filters_are_left_out_of_the_convolution_and_give_the_same_outputs(name, monkeypatch):
+    """The published weights hold filters that training drove to ~1e-30. A block convolves only the live ones and
+    gives each dead one its constant output: the same numbers as convolving them all."""
+    model = musicnn.load_musicnn(name)
+    if name.endswith("musicnn"):
+        block, x, pool = model.timbral[0], torch.randn(2, 1, 193, 96), musicnn._max_over_frequency
+    else:
+        block, x = model.blocks[1], torch.randn(2, musicnn.VGG_FILTERS, 92, 48)
+        pool = partial(musicnn._channels_last_max_pool, kernel_size=(2, 2), stride=(2, 2))
+    live = musicnn.live_filters(block.conv.weight)
+    assert 0 < int(live.sum()) < len(live)  # the layer has both
+    convolved = []
+    original = block.conv._conv_forward
+    monkeypatch.setattr(block.conv, "_conv_forward", lambda x, w, b: convolved.append(len(w)) or original(x, w, b))
+    with torch.no_grad():
+        skipped, every = block.max_pooled(x, pool), pool(block(x))
+    assert convolved[0] == int(live.sum())
+    assert skipped.shape == every.shape
+    torch.testing.assert_close(skipped, every, atol=1e-5, rtol=1e-5)
