@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/, calibrate. 32.3 minutes on a 2-core Intel Xeon VM from an empty data/ in a fresh clone (2026-12-05;
-# the real notes and the other instruments fetched, every source rendered, all embeddings computed), peak RSS 12.0 GB.
-# On the 2-core AMD EPYC VM (AVX2 only) musicnn runs at half that speed: expect about an hour there.
-# The bundled checkpoint is this script's output on the Xeon, byte for byte (weights, threshold, model card). Another CPU
-# gives other weights (floating-point sums differ in the last bits, and training carries that on), whose figures on
-# unheard banks differ by about what another seed's do (0.013 on TimGM6mb for the MTT_musicnn recipe).
+# to checkpoints/, calibrate. 45.6 and 48.2 minutes on the 2-core AMD EPYC VM from an empty data/ in fresh clones
+# (2026-12-06; peak RSS 10.9 GB; the two outputs byte-identical), 32.3 on the 2-core Intel Xeon VM (2026-12-05, before
+# musicnn's dead filters were skipped). The bundled checkpoint was this script's output on the Xeon, byte for byte
+# (weights, threshold, model card); skipping the dead filters left the embeddings bit-identical on the EPYC (not
+# checked on the Xeon). Another CPU gives other weights (floating-point sums differ in the last bits, and
+# training carries that on), whose figures on unheard banks differ by about what another seed's do.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
@@ -25,13 +25,9 @@ python3 -m irmas data render "${SOURCES[@]}" --out data/synth \
 # the two banks recorded every 8 keys as sample libraries, played and stretched by the sampler (training only)
 phase "record and play the banks every 8 keys"
 rm -rf data/banknotes data/synth_bn
-# one process per bank, side by side (each records one note at a time)
-pids=()
 for bank in FluidR3_GM MuseScore_General; do
-  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0 &
-  pids+=($!)
+  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0
 done
-for pid in "${pids[@]}"; do wait "$pid"; done  # a failed bank stops the script (set -e)
 python3 -m irmas data render --bank data/banknotes/FluidR3_GM-notes --bank data/banknotes/MuseScore_General-notes \
   --out data/synth_bn --train-per-class 150 --test-excerpts 0 --seed 0 --sample-rate 22050
 # multi-instrument excerpts for training (another seed than the evaluated ones), cut into 3 s clips
