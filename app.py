@@ -7,8 +7,6 @@ UI wiring only: loading, features, prediction and figures all come from the `irm
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import logging
 import math
 import os
@@ -24,6 +22,7 @@ from irmas.data.layouts import AUDIO_SUFFIXES
 from irmas.features import ThreeBandSTFT
 from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES, name
+from irmas.memory import limit_malloc_arenas, release_freed_memory
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
 from irmas.predict import WINDOW_SECONDS, Prediction, predict_waveform
 
@@ -43,27 +42,6 @@ MISSED_SECONDS = 1.5 * STREAM_SECONDS  # microphone audio lost beyond this (a ch
 LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
 
 log = logging.getLogger("irmas.app")
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas before the server starts its threads.
-
-    Gradio runs each request in one of many worker threads, and glibc gives each thread an arena of its own
-    that keeps what it freed: under 8 concurrent clients the app's RSS grew ~300 MB in four rounds (bench/load.py).
-    A no-op where the C library is not glibc.
-    """
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if hasattr(libc, "mallopt"):
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, so large tensors go back to the system when freed
-
-
-def release_freed_memory() -> None:
-    """Hand the pages of what a request freed back to the system (glibc's malloc_trim): without it, the
-    fragments left between the heap's live blocks added ~10 MB of peak RSS per round of `bench load`."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 def label_values(prediction: Prediction) -> dict[str, float]:

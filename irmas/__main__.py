@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .data.layouts import AUDIO_SUFFIXES
+from .memory import keep_freed_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
     args = parser.parse_args(argv)
+    keep_freed_memory()  # one batch's freed tensors serve the next without page faults
     if args.command == "predict":
         return _predict(args)
     if args.command == "evaluate":
