@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
     args = parser.parse_args(argv)
-    keep_freed_memory()  # one batch's freed tensors serve the next without page faults
+    if args.command in ("predict", "evaluate"):
+        keep_freed_memory()  # one batch's freed tensors serve the next without page faults
     if args.command == "predict":
         return _predict(args)
     if args.command == "evaluate":

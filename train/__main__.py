@@ -12,9 +12,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     import torch
 
-    from irmas.memory import keep_freed_memory
-
-    keep_freed_memory()  # a step's freed tensors serve the next one without page faults
     # subnormal floats turn up in training after some hundreds of steps; Intel CPUs compute on them up to 80x slower
     torch.set_flush_denormal(True)
     if argv and argv[0] in ("export", "push", "calibrate"):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from irmas.audio import SAMPLE_RATE, AudioError, load_audio
 from irmas.data.layouts import Example, read_testing, read_training, split_by_recording
 from irmas.labels import CODES
+from irmas.memory import keep_freed_memory
 from irmas.predict import WINDOW_SECONDS, frame_windows, normalize
 
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
@@ -351,6 +352,9 @@ class IrmasDataModule(L.LightningDataModule):
                 stored = quantized_indices(x, hp.quantize_share, hp.seed)
                 originals = self._encoded(x, stored)
             x = quantize_clips(x, hp.quantize_share, hp.seed)
+        # From here on every batch allocates what the last one freed: keep it rather than fault it in again (the
+        # arrays of every clip above come and go from the system whole, which kept the heap from fragmenting).
+        keep_freed_memory()
         encoded = self._encoded(x)
         if originals:  # the clips left alone are their own original
             originals = [encoded[0].index_copy(0, torch.tensor(stored, dtype=torch.long), originals[0][stored])]
