@@ -2,10 +2,11 @@
 
 torch frees and allocates tensors of megabytes on every call. By default glibc maps blocks over 32 MB (and many
 smaller ones) straight from the system and unmaps them when freed, and hands back what is freed at the top of
-its heap: the next call faults every page in again and the kernel zeroes it. On the project's 2-core VMs that
-was half of musicnn's encoding time and two thirds of the three-band STFT's. Batch jobs (training, encoding,
+its heap: the next call faults every page in again and the kernel zeroes it, at ~10 us a page on the project's
+VMs. In a fresh process that was half of musicnn's encoding time and two thirds of the three-band STFT's; over a
+whole training run (glibc raises its threshold as it goes), 2-5 minutes of 33-36. Batch jobs (training, encoding,
 prediction from the command line) therefore keep what they free; the app, which must stay small under many
-clients, caps its arenas and hands memory back once per request instead of once per tensor.
+clients, hands large blocks back as it frees them.
 """
 
 from __future__ import annotations
@@ -35,18 +36,17 @@ def keep_freed_memory() -> None:
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
-    """The app: cap the arenas before the server starts its threads, and keep large blocks in the heap.
+    """The app: cap glibc's malloc arenas before the server starts its threads.
 
     Gradio runs each request in one of many worker threads, and glibc gives each thread an arena of its own
     that keeps what it freed: under 8 concurrent clients the app's RSS grew ~300 MB in four rounds (bench/load.py).
-    Blocks up to 32 MB (glibc's largest threshold) come from the heap, so a request reuses its own freed tensors;
-    `release_freed_memory` hands the pages back once the request is done.
+    Blocks over 1 MB go back to the system when freed: with them kept in the heap up to 32 MB, a request took
+    385 ms instead of 472, but the peak RSS under load reached 501 MB, over the app's 500.
     """
     libc = _libc()
     if libc is not None:
         libc.mallopt(M_ARENA_MAX, arenas)
-        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
 
 
 def release_freed_memory() -> None:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export
-# to checkpoints/, calibrate. 45.6 and 48.2 minutes on the 2-core AMD EPYC VM from an empty data/ in fresh clones
-# (2026-12-06; peak RSS 10.9 GB; the two outputs byte-identical), 32.3 on the 2-core Intel Xeon VM (2026-12-05, before
-# musicnn's dead filters were skipped). The bundled checkpoint was this script's output on the Xeon, byte for byte
-# (weights, threshold, model card); skipping the dead filters left the embeddings bit-identical on the EPYC (not
-# checked on the Xeon). Another CPU gives other weights (floating-point sums differ in the last bits, and
-# training carries that on), whose figures on unheard banks differ by about what another seed's do.
+# Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export to
+# checkpoints/, calibrate. 45.0 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-06;
+# peak RSS 10.9 GB; 45.6 and 48.2 before training kept its freed memory; the three outputs byte-identical), 32.3 on
+# the 2-core Intel Xeon VM (2026-12-05, before musicnn's dead filters were skipped). The bundled checkpoint was this
+# script's output on the Xeon, byte for byte (weights, threshold, model card); skipping the dead filters left the
+# embeddings bit-identical on the EPYC (not checked on the Xeon). Another CPU gives other weights (floating-point sums
+# differ in the last bits, and training carries that on), whose figures on unheard banks differ by about what another
+# seed's do.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
