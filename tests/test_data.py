@@ -324,6 +324,30 @@ def test_soft_notes_can_be_darker_in_every_bank():
     assert np.allclose(render(30, MAX_SOFT_DARKENING_CENTS), render(30, 0), atol=1e-6)
 
 
+def test_a_compressed_bank_loaded_on_demand_renders_what_it_renders_fully_loaded():
+    """The renderer loads a .sf3 bank's samples only for the presets it plays (a new synth is 4x cheaper): the
+    output must stay the same to the bit, or every rendered dataset (and the bundled model) would change."""
+    from irmas.data.render import Renderer
+
+    class FullyLoaded(Renderer):
+        def _new_synth(self, path):
+            synth = super()._new_synth(path)
+            synth.delete()
+            return self._fluidsynth.Synth(gain=0.6, samplerate=self.sample_rate, **{
+                "synth.reverb.active": 0, "synth.chorus.active": 0, "synth.dynamic-sample-loading": 0})
+
+    phrase = [(0.0, 0.4, 60, 100), (0.3, 0.9, 67, 40), (0.8, 1.2, 72, 80)]
+    outputs = []
+    for renderer in (Renderer(), FullyLoaded()):
+        renderer.begin("MuseScore_General")
+        assert renderer.bank_path.endswith(".sf3")
+        outputs.append([renderer.part(preset, phrase, 1.5, soft_darkening=1200.0) for preset in (0, 40, 71, 56)]
+                       + [renderer.part(0, [(0.0, 0.2, 36, 100), (0.25, 0.4, 38, 90)], 0.5, drums=True)])
+    for on_demand, fully_loaded in zip(*outputs):
+        assert np.max(np.abs(on_demand)) > 0.01
+        assert np.array_equal(on_demand, fully_loaded)
+
+
 def test_a_bank_without_any_preset_for_a_class_is_a_clear_error(tmp_path, monkeypatch):
     from irmas.data import render
 

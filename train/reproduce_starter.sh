@@ -26,9 +26,12 @@ python3 -m irmas data render "${SOURCES[@]}" --out data/synth \
 # the two banks recorded every 8 keys as sample libraries, played and stretched by the sampler (training only)
 phase "record and play the banks every 8 keys"
 rm -rf data/banknotes data/synth_bn
-for bank in FluidR3_GM MuseScore_General; do
-  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0
+recording=()
+for bank in FluidR3_GM MuseScore_General; do  # side by side, one bank a core
+  python3 -m irmas data banknotes --bank "$bank" --out "data/banknotes/$bank-notes" --step 8 --seed 0 &
+  recording+=($!)
 done
+for pid in "${recording[@]}"; do wait "$pid"; done
 python3 -m irmas data render --bank data/banknotes/FluidR3_GM-notes --bank data/banknotes/MuseScore_General-notes \
   --out data/synth_bn --train-per-class 150 --test-excerpts 0 --seed 0 --sample-rate 22050
 # multi-instrument excerpts for training (another seed than the evaluated ones), cut into 3 s clips
