@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export to
-# checkpoints/, calibrate. 45.0 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-06;
-# peak RSS 10.9 GB; 45.6 and 48.2 before training kept its freed memory; the three outputs byte-identical), 32.3 on
+# checkpoints/, calibrate. 42.3 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-06;
+# peak RSS 10.9 GB; 45.0 before the banks' notes were recorded side by side, 45.6 and 48.2 before training kept its
+# freed memory; the four outputs byte-identical), 32.3 on
 # the 2-core Intel Xeon VM (2026-12-05, before musicnn's dead filters were skipped). The bundled checkpoint was this
 # script's output on the Xeon, byte for byte (weights, threshold, model card); skipping the dead filters left the
 # embeddings bit-identical on the EPYC (not checked on the Xeon). Another CPU gives other weights (floating-point sums
