@@ -4,9 +4,9 @@ torch frees and allocates tensors of megabytes on every call. By default glibc m
 smaller ones) straight from the system and unmaps them when freed, and hands back what is freed at the top of
 its heap: the next call faults every page in again and the kernel zeroes it, at ~10 us a page on the project's
 VMs. In a fresh process that was half of musicnn's encoding time and two thirds of the three-band STFT's; over a
-whole training run (glibc raises its threshold as it goes), 2-5 minutes of 33-36. Batch jobs (training, encoding,
-prediction from the command line) therefore keep what they free; the app, which must stay small under many
-clients, hands large blocks back as it frees them.
+whole training run (glibc raises its threshold as it goes), 2-5 minutes of 33-36. Batch jobs (rendering, training,
+encoding, prediction from the command line) therefore keep what they free; the app, which must stay small under
+many clients, hands large blocks back as it frees them.
 """
 
 from __future__ import annotations
