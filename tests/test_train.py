@@ -105,6 +105,8 @@ def test_mixture_dirs_add_every_3s_clip_of_each_excerpt_with_all_its_labels(rend
     assert torch.equal(extra, expected) and (extra.sum(dim=1) > 1).any()
     assert (x[len(plain.train_set):].abs().amax(dim=1) > 0).all()  # every clip holds audio
     assert len(mixed.val_set) == len(plain.val_set)
+    # each clip's source: its training folder, and none for the excerpts' clips
+    assert mixed.train_sources.tolist() == [0] * len(plain.train_set) + [-1] * sum(clips)
 
 
 def test_random_eq_adds_one_smooth_bounded_curve_per_clip():
@@ -556,3 +558,43 @@ def test_a_sources_negatives_are_left_out_with_it(tmp_path):
 
     assert negative_dirs("A") == ["noise", "c-others"]
     assert negative_dirs("C") == ["noise"]
+
+
+def test_probe_heads_trains_each_folds_head_on_the_other_sources_embeddings(tmp_path, rendered):
+    """tools/probe_heads.py: the fold's clips and embeddings as `train loso` builds them, a head that learns
+    from them, held-out accuracy printed per fold."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import probe_heads
+
+    recipe = {"trainer": {"max_epochs": 40, "devices": 1},
+              "model": {"encoder": "MSD_musicnn/pooled", "fusion_dims": [32], "fusion_dropout": [0.0],
+                        "head_lr": 1e-2, "finetune_lr": 1e-2, "unfreeze_epoch": 0, "label_smoothing": 0.1},
+              "data": {"train_dirs": ["unused"], "batch_size": 8, "source_mixtures": 20}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    banks = ("FluidR3_GM", "MuseScore_General")
+    plan = {"recipe": str(tmp_path / "recipe.yaml"), "sources": {
+        bank: {"train": str(rendered / bank / "train"), "test": str(rendered / bank / "test")} for bank in banks}}
+    data = {**recipe["data"], "encoder": "MSD_musicnn/pooled"}
+    fold = probe_heads.cached_embeddings(tmp_path / "f.pt", {**data, **probe_heads.fold_data(plan, "FluidR3_GM")}, 0)
+    assert fold["train_dirs"] == [str(rendered / "MuseScore_General" / "train")]
+    n_solo = len(list((rendered / "MuseScore_General" / "train").rglob("*.wav")))
+    assert fold["sources"].tolist() == [0] * n_solo + [-1] * 20  # the source mixtures belong to no one source
+    assert fold["encoded"].shape == (n_solo + 20, 1506)
+    assert len(fold["val_targets"]) == len(list((rendered / "FluidR3_GM" / "train").rglob("*.wav")))
+    again = probe_heads.cached_embeddings(tmp_path / "f.pt", {}, 0)  # read back, not built again
+    assert torch.equal(again["encoded"], fold["encoded"])
+    head = probe_heads.train_head(fold, recipe, 0, [])
+    solo = fold["targets"].sum(dim=1) == 1
+    assert probe_heads.accuracy(head, fold["encoded"][solo], fold["targets"][solo]) > 0.5  # 11 classes: chance 0.09
+
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "probe_heads.py"), str(tmp_path / "plan.yaml"),
+                           "--head-seeds", "1", "--epochs", "2", "--out", str(tmp_path / "folds")],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.strip().splitlines()[-1].strip("| ").split(" | ")
+    assert len(table) == 3 and all(0 <= float(v.strip("*")) <= 1 for v in table)  # two folds and their mean
+    assert {p.name for p in (tmp_path / "folds").iterdir()} == {"FluidR3_GM-seed0.pt", "MuseScore_General-seed0.pt"}

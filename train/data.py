@@ -311,6 +311,7 @@ class IrmasDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
+        self.train_sources: torch.Tensor | None = None  # each training clip's index in train_dirs; -1: the others
 
     def setup(self, stage: str) -> None:
         if self.train_set is not None:
@@ -336,12 +337,14 @@ class IrmasDataModule(L.LightningDataModule):
         origins: list[int] = []
         x, y, _ = load_clips(train + mixtures + negatives, "load train", origins=origins,
                              whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
+        dirs = [Path(d).resolve() for d in hp.train_dirs]
+        of_example = [next((i for i, d in enumerate(dirs) if d in ex.path.resolve().parents), -1) for ex in train]
+        source = torch.tensor([of_example[o] if o < len(train) else -1 for o in origins], dtype=torch.long)
         if hp.source_mixtures > 0:
-            dirs = [Path(d).resolve() for d in hp.train_dirs]
-            of_example = [next(i for i, d in enumerate(dirs) if d in ex.path.resolve().parents) for ex in train]
-            source = torch.tensor([of_example[o] if o < len(train) else -1 for o in origins])
             mixed_x, mixed_y = source_mixtures(x, y, source, hp.source_mixtures, hp.seed)
             x, y = torch.cat([x, mixed_x]), torch.cat([y, mixed_y])
+            source = torch.cat([source, torch.full((len(mixed_x),), -1)])
+        self.train_sources = source
         if hp.tilt_share > 0:
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
         if hp.noise_share > 0:

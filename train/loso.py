@@ -23,19 +23,24 @@ from pathlib import Path
 import yaml
 
 
-def fold_command(plan: dict, held: str, seed: int, root: Path, overrides: list[str]) -> list[str]:
-    """The `python -m train fit` call of one fold: every source but `held`, validated on `held`'s clips."""
+def fold_data(plan: dict, held: str) -> dict[str, list[str]]:
+    """The recipe's data keys for the fold without `held`: every other source's clips, excerpts and negatives;
+    `held`'s solo clips as validation."""
     sources = plan["sources"]
     kept = [name for name in sources if name != held]
     recipe_negatives = (yaml.safe_load(Path(plan["recipe"]).read_text()).get("data") or {}).get("negative_dirs") or []
     left_out = set(sources[held].get("extra_negatives", []))
+    return {"train_dirs": [d for n in kept for d in [sources[n]["train"], *sources[n].get("extra_train", [])]],
+            "negative_dirs": [d for d in recipe_negatives if d not in left_out],
+            "mixture_dirs": [sources[n]["mixtures"] for n in kept if sources[n].get("mixtures")],
+            "val_dirs": [sources[held]["train"]]}
+
+
+def fold_command(plan: dict, held: str, seed: int, root: Path, overrides: list[str]) -> list[str]:
+    """The `python -m train fit` call of one fold: every source but `held`, validated on `held`'s clips."""
+    data = [arg for key, value in fold_data(plan, held).items() for arg in (f"--data.{key}", json.dumps(value))]
     return [sys.executable, "-m", "train", "fit", "--config", str(last_epoch_recipe(plan["recipe"], root)),
-            "--seed_everything", str(seed), "--data.seed", str(seed),
-            "--data.train_dirs", json.dumps([d for n in kept for d in [sources[n]["train"],
-                                                                        *sources[n].get("extra_train", [])]]),
-            "--data.negative_dirs", json.dumps([d for d in recipe_negatives if d not in left_out]),
-            "--data.mixture_dirs", json.dumps([sources[n]["mixtures"] for n in kept if sources[n].get("mixtures")]),
-            "--data.val_dirs", json.dumps([sources[held]["train"]]),
+            "--seed_everything", str(seed), "--data.seed", str(seed), *data,
             "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root),
             *overrides]
 

@@ -352,9 +352,7 @@ class InstrumentSystem(L.LightningModule):
         unfreeze, last = hp.unfreeze_epoch, max(hp.unfreeze_epoch + 1, self.trainer.max_epochs or 1)
 
         def decay(epoch: int) -> float:
-            """Cosine from 1 to 0.02 over phase 2, so the last epochs settle instead of jumping."""
-            progress = (epoch - unfreeze) / max(1, last - unfreeze - 1)
-            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            return phase2_decay(epoch, unfreeze, last)
 
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, [
             lambda epoch: 0.0 if epoch < unfreeze else decay(epoch),
@@ -363,4 +361,11 @@ class InstrumentSystem(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
-__all__ = ["InstrumentSystem", "CNN14_CHANNELS"]
+def phase2_decay(epoch: int, unfreeze: int, last: int) -> float:
+    """Learning-rate factor in phase 2: a cosine from 1 to 0.02 over epochs `unfreeze`..`last` - 1, so the last
+    epochs settle instead of jumping."""
+    progress = (epoch - unfreeze) / max(1, last - unfreeze - 1)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+__all__ = ["InstrumentSystem", "CNN14_CHANNELS", "phase2_decay"]
