@@ -595,6 +595,18 @@ def test_probe_heads_trains_each_folds_head_on_the_other_sources_embeddings(tmp_
                           capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
-    table = proc.stdout.strip().splitlines()[-1].strip("| ").split(" | ")
-    assert len(table) == 3 and all(0 <= float(v.strip("*")) <= 1 for v in table)  # two folds and their mean
-    assert {p.name for p in (tmp_path / "folds").iterdir()} == {"FluidR3_GM-seed0.pt", "MuseScore_General-seed0.pt"}
+    cells = [c.split(" / ") for c in proc.stdout.strip().splitlines()[-1].strip("| ").split(" | ")]
+    # two folds and their mean: solo accuracy / excerpts micro F1
+    assert len(cells) == 3 and all(len(c) == 2 and 0 <= float(v) <= 1 for c in cells for v in c)
+    assert {p.name for p in (tmp_path / "folds").iterdir()} == {
+        "FluidR3_GM-seed0.pt", "MuseScore_General-seed0.pt", "excerpts-FluidR3_GM.pt", "excerpts-MuseScore_General.pt"}
+    excerpts = torch.load(tmp_path / "folds" / "excerpts-FluidR3_GM.pt", weights_only=True)
+    assert len(excerpts["counts"]) == len(excerpts["targets"]) == 4 and excerpts["targets"].sum() >= 4
+    assert len(excerpts["encoded"]) == excerpts["counts"].sum()  # every window of every excerpt
+    from irmas.data.layouts import read_testing
+    from irmas.predict import predict_file
+
+    first = read_testing(rendered / "FluidR3_GM" / "test")[0].path
+    assert len(predict_file(head, first).timeline) == excerpts["counts"][0]  # the windows the app would cut
+    probs = probe_heads.excerpt_probabilities(head, excerpts)
+    assert probs.shape == (4, 11) and ((probs > 0) & (probs < 1)).all()
