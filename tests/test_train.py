@@ -610,3 +610,61 @@ def test_probe_heads_trains_each_folds_head_on_the_other_sources_embeddings(tmp_
     assert len(predict_file(head, first).timeline) == excerpts["counts"][0]  # the windows the app would cut
     probs = probe_heads.excerpt_probabilities(head, excerpts)
     assert probs.shape == (4, 11) and ((probs > 0) & (probs < 1)).all()
+
+
+def test_probe_heads_tunes_musicnns_upper_midend_from_its_first_layers_outputs(tmp_path, rendered):
+    """tools/probe_heads.py --tune-midend: the mid-end's part of the embedding, computed again from the kept first
+    mid-end layer outputs, is the cached embedding's; training moves the two upper layers alone; the CLI keeps the
+    outputs beside the fold's embeddings."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import probe_heads
+
+    from irmas.model import InstrumentClassifier
+
+    behind_vgg = InstrumentClassifier(tower_channels=[1], encoder="MTT_vgg/pool1+MSD_musicnn/pooled")
+    _, part = probe_heads.tuned_network(behind_vgg)
+    assert (part.start, part.stop) == (6144 + 1122, 6144 + 1506)  # after the VGG's pool1 (48 x 128 numbers)
+    recipe = {"trainer": {"max_epochs": 10, "devices": 1},
+              "model": {"encoder": "MSD_musicnn/pooled", "fusion_dims": [32], "fusion_dropout": [0.0],
+                        "head_lr": 1e-2, "finetune_lr": 1e-2, "unfreeze_epoch": 0},
+              "data": {"train_dirs": ["unused"], "batch_size": 8}}
+    banks = ("FluidR3_GM", "MuseScore_General")
+    plan = {"recipe": str(tmp_path / "recipe.yaml"), "sources": {
+        bank: {"train": str(rendered / bank / "train"), "test": str(rendered / bank / "test")} for bank in banks}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    keys = {**recipe["data"], "encoder": recipe["model"]["encoder"], **probe_heads.fold_data(plan, "FluidR3_GM")}
+    out = tmp_path / "o"  # where the CLI below finds this fold's files, and builds the other's
+    fold = {**probe_heads.cached_embeddings(out / "FluidR3_GM-seed0.pt", keys, 0),
+            **probe_heads.midend_inputs(out / "FluidR3_GM-seed0-midend.pt", keys["encoder"], fold_keys=keys)}
+    assert fold["train"].shape == (len(fold["encoded"]), 64, 187) and fold["train"].dtype == torch.float16
+    assert fold["val"].shape[0] == len(fold["val_encoded"])
+
+    untrained = probe_heads.train_head(fold, {**recipe, "trainer": {"max_epochs": 0}}, 0, [])
+    net, part = probe_heads.tuned_network(untrained)
+    assert (part.start, part.stop) == (1122, 1506)
+    again = probe_heads.with_midend(untrained, fold["encoded"], fold["train"])
+    assert (again[:, part] - fold["encoded"][:, part]).abs().max() < 0.05  # float16 kept; the scale is ~1-10
+    assert torch.equal(again[:, :part.start], fold["encoded"][:, :part.start])
+
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    model = probe_heads.train_head(fold, recipe, 0, [], fold["train"], midend_lr=1e-3)
+    after = probe_heads.tuned_network(model)[0].state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved == {"midend.1.conv.weight", "midend.1.conv.bias", "midend.2.conv.weight", "midend.2.conv.bias"}
+    tuned = probe_heads.with_midend(model, fold["encoded"], fold["train"])
+    assert not torch.allclose(tuned[:, part], fold["encoded"][:, part])
+    solo = fold["targets"].sum(dim=1) == 1
+    assert probe_heads.accuracy(model, tuned[solo], fold["targets"][solo]) > 0.5
+
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "probe_heads.py"), str(tmp_path / "plan.yaml"),
+                           "--head-seeds", "1", "--epochs", "1", "--tune-midend", "1e-4", "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in out.iterdir()} >= {"MuseScore_General-seed0-midend.pt", "excerpts-FluidR3_GM-midend.pt"}
+    windows = torch.load(out / "excerpts-FluidR3_GM-midend.pt", weights_only=True)["windows"]
+    excerpts = torch.load(out / "excerpts-FluidR3_GM.pt", weights_only=True)
+    assert len(windows) == len(excerpts["encoded"])

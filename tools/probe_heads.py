@@ -9,8 +9,12 @@ over the strongest 20 s) with the threshold calibrated on the other sources' exc
 clips (data/bench_solo), where rendered, are scored only. Not in it: the towers and what training does to
 waveforms. Confirm what it finds with `train loso`.
 
+`--tune-midend LR` also trains musicnn's two upper mid-end layers with the head, at LR under the same decay: each
+clip's first mid-end layer output is kept (64 x 187 numbers, float16, beside the fold's embeddings) and the
+mid-end's part of the `pooled` embedding is computed again from it at every step; the rest stays cached.
+
     .venv/bin/python tools/probe_heads.py train/configs/loso.yaml --seed 0 --head-seeds 2 \
-        [--fusion-dims 768,512 --fusion-dropout 0.4,0.3 --epochs 4 --drop-train synth_bn ...]
+        [--fusion-dims 768,512 --fusion-dropout 0.4,0.3 --epochs 4 --drop-train synth_bn --tune-midend 1e-4 ...]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from irmas.audio import load_audio
 from irmas.data.layouts import read_testing
 from irmas.evaluate import multi_label_metrics
 from irmas.model import InstrumentClassifier
+from irmas.musicnn import LAYER_DIMS, MIDEND, N_FRAMES, TEMPORAL, TIMBRAL, Musicnn
 from irmas.predict import (
     HOP_SECONDS,
     STRETCH_SECONDS,
@@ -38,10 +43,12 @@ from irmas.predict import (
     window_starts,
 )
 from train.calibrate import THRESHOLDS
-from train.data import IrmasDataModule
+from train.data import IrmasDataModule, as_float
 from train.loso import fold_data
 from train.system import phase2_decay
 
+FRONT = sum(f for _, f in TIMBRAL) + sum(f for _, f in TEMPORAL)  # musicnn's front-end channels (561)
+MIDEND_PART = slice(2 * FRONT, 2 * (FRONT + 3 * MIDEND))  # the mid-end's numbers in musicnn's own pooled layer
 SCORED_ONLY = {"TimGM6mb": "data/bench_solo/TimGM6mb/train", "sf_GMbank": "data/bench_solo/sf_GMbank/train"}
 
 
@@ -62,20 +69,97 @@ def cached_embeddings(path: Path, data_keys: dict, seed: int) -> dict:
     return torch.load(path, weights_only=True)
 
 
+def tuned_network(model: InstrumentClassifier) -> tuple[Musicnn, slice]:
+    """The musicnn whose `pooled` layer the encoder branch uses, and where its mid-end's part (the maximum and mean
+    over time of the three mid-end layers, after the front end's) lies in the branch's embedding."""
+    offset = 0
+    for net, (_, layer) in zip(model.encoder.networks, model.encoder.parts):
+        if isinstance(net, Musicnn) and layer == "pooled":
+            return net, slice(offset + MIDEND_PART.start, offset + MIDEND_PART.stop)
+        offset += LAYER_DIMS[layer]
+    raise ValueError(f"--tune-midend needs a musicnn's pooled layer in the encoder, not {model.encoder.parts}")
+
+
+@torch.inference_mode()
+def first_midend_outputs(model: InstrumentClassifier, waves: torch.Tensor) -> torch.Tensor:
+    """(clips, 64, 187) float16: musicnn's first mid-end layer on each 3 s clip (or window), as the branch hears it."""
+    net, _ = tuned_network(model)
+    if model.encoder.noise_db is not None:
+        raise ValueError("--tune-midend: the encoder's noise floor is not supported")
+    kept = []
+    hook = net.midend[0].register_forward_hook(lambda module, inputs, output: kept.append(output.half()))
+    for start in range(0, len(waves), 32):
+        batch = waves[start:start + 32]
+        batch = as_float(batch) if batch.dtype == torch.int16 else batch.float()
+        net(model.encoder.front_end(batch)[:, :N_FRAMES], layer="pooled")
+    hook.remove()
+    return torch.cat(kept) if kept else torch.zeros(0, MIDEND, N_FRAMES, dtype=torch.float16)
+
+
+def midend_part(net: Musicnn, first: torch.Tensor) -> torch.Tensor:
+    """The mid-end's part of `net`'s pooled embedding, from its first layer's outputs, through its other two layers
+    and the pooling BatchNorm's fixed statistics (as `Musicnn.forward` in eval mode)."""
+    h1 = first.float()
+    h2 = net.midend[1](h1) + h1
+    h3 = net.midend[2](h2) + h2
+    dense = torch.cat([h1, h2, h3], dim=1)
+    pooled = torch.stack([dense.amax(dim=2), dense.mean(dim=2)], dim=2).flatten(1)
+    bn, own = net.pool_bn, MIDEND_PART
+    return F.batch_norm(pooled, bn.running_mean[own], bn.running_var[own], bn.weight[own], bn.bias[own], False,
+                        0.0, bn.eps)
+
+
+def with_midend(model: InstrumentClassifier, encoded: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+    """`encoded` with the mid-end's part computed again by `model`'s own (tuned) musicnn from `first`, its first
+    mid-end layer's outputs; `encoded` itself without them."""
+    if first is None:
+        return encoded
+    net, part = tuned_network(model)
+    out = encoded.clone()
+    with torch.no_grad():
+        for start in range(0, len(out), 512):
+            out[start:start + 512, part] = midend_part(net, first[start:start + 512])
+    return out
+
+
+def _excerpts(folder: str, model: InstrumentClassifier):
+    """Each test excerpt of `folder` and the windows `irmas.predict` cuts from it."""
+    sr = model.sample_rate
+    for ex in read_testing(folder):
+        frames, _ = frame_windows(normalize(load_audio(ex.path, target_rate=sr)), int(WINDOW_SECONDS * sr),
+                                  int(HOP_SECONDS * sr))
+        yield ex, torch.from_numpy(level_windows(frames))
+
+
 @torch.inference_mode()
 def excerpt_windows(folder: str, encoder: str) -> dict:
     """The encoder's embedding of every window `irmas.predict` cuts from each test excerpt of `folder`, and the
     excerpts' labels: (windows, dim) embeddings, the window count of each excerpt, (excerpts, classes) targets."""
     model = InstrumentClassifier(tower_channels=[1], encoder=encoder)
-    sr = model.sample_rate
-    window, hop = int(WINDOW_SECONDS * sr), int(HOP_SECONDS * sr)
     parts, counts, targets = [], [], []
-    for ex in read_testing(folder):
-        frames, _ = frame_windows(normalize(load_audio(ex.path, target_rate=sr)), window, hop)
-        parts.append(model.encode(torch.from_numpy(level_windows(frames))))
-        counts.append(len(frames))
+    for ex, windows in _excerpts(folder, model):
+        parts.append(model.encode(windows))
+        counts.append(len(windows))
         targets.append([float(c in ex.labels) for c in model.labels])
     return {"encoded": torch.cat(parts), "counts": torch.tensor(counts), "targets": torch.tensor(targets)}
+
+
+def midend_inputs(path: Path, encoder: str, fold_keys: dict | None = None, seed: int = 0,
+                  excerpts: str | None = None) -> dict:
+    """`first_midend_outputs` of a fold's training and validation clips (as `embeddings` builds them), or of a
+    folder's excerpt windows (in `excerpt_windows`' order); kept at `path`."""
+    if not path.is_file():
+        model = InstrumentClassifier(tower_channels=[1], encoder=encoder)
+        if excerpts:
+            kept = {"windows": torch.cat([first_midend_outputs(model, w) for _, w in _excerpts(excerpts, model)])}
+        else:
+            module = IrmasDataModule(**{**fold_keys, "seed": seed})
+            module.setup("fit")
+            kept = {"train": first_midend_outputs(model, module.train_set.tensors[0]),
+                    "val": first_midend_outputs(model, module.val_set.tensors[0])}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(kept, path)
+    return torch.load(path, weights_only=True)
 
 
 def excerpt_probabilities(model: InstrumentClassifier, excerpts: dict) -> np.ndarray:
@@ -102,10 +186,12 @@ def excerpt_micro_f1(model: InstrumentClassifier, held: dict, others: list[dict]
     return f1([held], float(THRESHOLDS[int(np.argmax(scores))]))
 
 
-def train_head(fold: dict, recipe: dict, head_seed: int, drop_train: list[str]) -> InstrumentClassifier:
+def train_head(fold: dict, recipe: dict, head_seed: int, drop_train: list[str], midend: torch.Tensor | None = None,
+               midend_lr: float = 0.0) -> InstrumentClassifier:
     """The recipe's classifier, its fusion and output layer trained on the fold's embeddings as the recipe trains
     them (Adam at head_lr with weight decay, phase-2 decay per epoch, label smoothing, batches of the recipe's
-    size times its DDP processes)."""
+    size times its DDP processes). With `midend` (the fold's `first_midend_outputs`) and `midend_lr`, the model's
+    own musicnn upper mid-end layers train too, in phase 2, at that rate under the same decay."""
     model_keys, trainer = recipe["model"], recipe["trainer"]
     torch.manual_seed(head_seed)
     model = InstrumentClassifier(tower_channels=[1], encoder=model_keys["encoder"],
@@ -120,22 +206,40 @@ def train_head(fold: dict, recipe: dict, head_seed: int, drop_train: list[str]) 
     head = [*model.fusion.parameters(), *model.head.parameters()]
     head_lr, finetune_lr = model_keys.get("head_lr", 3e-3), model_keys.get("finetune_lr", 2e-4)
     unfreeze, epochs = model_keys.get("unfreeze_epoch", 4), trainer.get("max_epochs", 4)
-    optimiser = torch.optim.Adam(head, lr=head_lr, weight_decay=model_keys.get("weight_decay", 2e-4))
+    groups = [{"params": head, "base": None}]
+    tuned = midend is not None and midend_lr > 0
+    if tuned:
+        net, part = tuned_network(model)
+        midend, layers = midend[keep], [p for block in net.midend[1:] for p in block.conv.parameters()]
+        for p in layers:
+            p.requires_grad_(True)
+        groups.append({"params": layers, "base": midend_lr})
+    optimiser = torch.optim.Adam(groups, lr=head_lr, weight_decay=model_keys.get("weight_decay", 2e-4))
     devices = trainer.get("devices", 1)
     batch = recipe["data"].get("batch_size", 32) * (devices if isinstance(devices, int) else 1)
     model.train()
+    model.encoder.train(False)  # its BatchNorms keep their statistics
     for epoch in range(epochs):
         for group in optimiser.param_groups:  # as InstrumentSystem.configure_optimizers sets the head's rate
-            last = max(unfreeze + 1, epochs)
-            group["lr"] = head_lr if epoch < unfreeze else finetune_lr * phase2_decay(epoch, unfreeze, last)
+            decay = phase2_decay(epoch, unfreeze, max(unfreeze + 1, epochs))
+            if group["base"] is None:
+                group["lr"] = head_lr if epoch < unfreeze else finetune_lr * decay
+            else:  # the mid-end is held in phase 1
+                group["lr"] = 0.0 if epoch < unfreeze else group["base"] * decay
         order = torch.randperm(len(y))
         for start in range(0, len(y) - batch + 1, batch):
             index = order[start:start + batch]
-            logits = model.fuse(towers.expand(len(index), -1), x[index])
+            inputs = x[index]
+            if tuned:
+                inputs = torch.cat([inputs[:, :part.start], midend_part(net, midend[index]), inputs[:, part.stop:]], 1)
+            logits = model.fuse(towers.expand(len(index), -1), inputs)
             loss = F.binary_cross_entropy_with_logits(logits, y[index])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+    if tuned:
+        for p in layers:
+            p.requires_grad_(False)
     return model.eval()
 
 
@@ -155,6 +259,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override: passes over the clips")
     parser.add_argument("--drop-train", action="append", default=[],
                         help="leave out training folders whose path holds this (e.g. synth_bn)")
+    parser.add_argument("--only", action="append", default=[], help="hold out only this source (repeatable)")
+    parser.add_argument("--tune-midend", type=float, default=0.0, metavar="LR",
+                        help="also train musicnn's upper mid-end layers at this rate (phase 2)")
     parser.add_argument("--out", type=Path, default=Path("runs/probe_heads"), help="where folds' embeddings are kept")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -168,33 +275,45 @@ def main() -> None:
         recipe["trainer"]["max_epochs"] = args.epochs
     data = {**recipe["data"], "encoder": recipe["model"]["encoder"],
             "encoder_noise_db": recipe["model"].get("encoder_noise_db")}
+    tune = args.tune_midend > 0
+
+    def midend(path: Path, **how) -> dict:  # the first mid-end layer's outputs, where the mid-end is tuned
+        return midend_inputs(path, data["encoder"], **how) if tune else {}
+
     scored = {}
     for name, folder in SCORED_ONLY.items():
         if Path(folder).is_dir():
             keys = {**data, "train_dirs": [folder], "val_dirs": [folder], "mixture_dirs": None, "negative_dirs": None,
                     "source_mixtures": 0, "quantize_share": 0.0, "noise_share": 0.0, "tilt_share": 0.0}
-            scored[name] = cached_embeddings(args.out / f"{name}.pt", keys, 0)
+            scored[name] = {**cached_embeddings(args.out / f"{name}.pt", keys, 0),
+                            **midend(args.out / f"{name}-midend.pt", fold_keys=keys)}
     excerpts = {}
     for name, source in plan["sources"].items():
         path = args.out / f"excerpts-{name}.pt"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(excerpt_windows(source["test"], data["encoder"]), path)
-        excerpts[name] = torch.load(path, weights_only=True)
+        excerpts[name] = {**torch.load(path, weights_only=True),
+                          **midend(args.out / f"excerpts-{name}-midend.pt", excerpts=source["test"])}
     rows = []
-    for held in plan["sources"]:
-        fold = cached_embeddings(args.out / f"{held}-seed{args.seed}.pt", {**data, **fold_data(plan, held)}, args.seed)
+    folds = [name for name in plan["sources"] if not args.only or name in args.only]
+    for held in folds:
+        keys = {**data, **fold_data(plan, held)}
+        fold = {**cached_embeddings(args.out / f"{held}-seed{args.seed}.pt", keys, args.seed),
+                **midend(args.out / f"{held}-seed{args.seed}-midend.pt", fold_keys=keys, seed=args.seed)}
         for head_seed in range(args.head_seeds):
-            model = train_head(fold, recipe, head_seed, args.drop_train)
+            model = train_head(fold, recipe, head_seed, args.drop_train, fold.get("train"), args.tune_midend)
+            heard = {n: {**e, "encoded": with_midend(model, e["encoded"], e.get("windows"))}
+                     for n, e in excerpts.items()}
             row = {"held out": held, "head seed": head_seed,
-                   "held-out solo accuracy": accuracy(model, fold["val_encoded"], fold["val_targets"]),
+                   "held-out solo accuracy": accuracy(
+                       model, with_midend(model, fold["val_encoded"], fold.get("val")), fold["val_targets"]),
                    "held-out excerpts micro F1": excerpt_micro_f1(
-                       model, excerpts[held], [excerpts[n] for n in plan["sources"] if n != held])}
-            row.update({f"{name} (scored only)": accuracy(model, s["val_encoded"], s["val_targets"])
-                        for name, s in scored.items()})
+                       model, heard[held], [heard[n] for n in plan["sources"] if n != held])}
+            row.update({f"{name} (scored only)": accuracy(model, with_midend(model, s["val_encoded"], s.get("val")),
+                                                          s["val_targets"]) for name, s in scored.items()})
             rows.append(row)
             print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
-    folds = list(plan["sources"])
     print(f"| held out: solo accuracy / excerpts micro F1 | {' | '.join(folds)} | mean | "
           + " | ".join(f"{n} solo (scored only)" for n in scored) + " |")
     cells = []
