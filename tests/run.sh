@@ -3,8 +3,8 @@
 # install.sh), lint, and run the tests. Usage: bash tests/run.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# fluidsynth and the two banks render training-format data, stk (and faketime, to seed it) the physical models, espeak-ng speaks the no-instrument clips; chromium is the browser test's browser.
-APT_PACKAGES="fluidsynth fluid-soundfont-gm musescore-general-soundfont espeak-ng stk faketime chromium"
+# fluidsynth and the two banks render training-format data, stk (and faketime, to seed it) the physical models, espeak-ng speaks the no-instrument clips; chromium is the browser test's browser, and libatomic1 what Playwright's bundled Node.js driver needs to start (a minimal Debian 12 lacks it).
+APT_PACKAGES="fluidsynth fluid-soundfont-gm musescore-general-soundfont espeak-ng stk faketime chromium libatomic1"
 missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
