@@ -178,7 +178,9 @@ def _predict(args) -> int:
             print(f"{path}: {pred.summary}  ({'  '.join(f'{NAMES.get(c, c)} {p:.2f}' for c, p in top)})")
             for notice in pred.notices:
                 print(f"  note: {notice}")
-    return 1 if failures == len(files) else 0
+    if failures:  # every other file was still predicted; the exit status tells a script that some were not
+        print(f"{failures} of {len(files)} files could not be read (see above)", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _evaluate(args) -> int:

@@ -139,12 +139,13 @@ class InstrumentClassifier(
         bands = self.features(waveforms)
         return self.classify(bands, self.encode(waveforms) if self.encoder is not None else None)
 
-    def encode(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The encoder branch's embedding (batch, encoder.dim) of 3 s windows."""
+    def encode(self, waveforms: torch.Tensor, first_midend: bool = False):
+        """The encoder branch's embedding (batch, encoder.dim) of 3 s windows; `first_midend`: and what training
+        fine-tunes its mid-end from (EncoderBranch.forward)."""
         # On a CPU, two windows at a time: a window's front-end activations (9 MB) outgrow the caches in larger
         # batches, which then cost up to 1.6x as much per window.
         chunk = ENCODER_CPU_BATCH if waveforms.device.type == "cpu" else max(1, len(waveforms))
-        return self.encoder(waveforms, chunk)
+        return self.encoder(waveforms, chunk, first_midend)
 
     def classify(self, bands: list[torch.Tensor], encoded: torch.Tensor | None = None,
                  tower_keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -172,10 +173,15 @@ class InstrumentClassifier(
     def tower_parameters(self) -> list[nn.Parameter]:
         return [p for tower in self.towers for p in tower.parameters()]
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """What of the encoder branch trains: nothing unless training set its upper mid-end's to (train.system)."""
+        return [p for p in self.encoder.parameters() if p.requires_grad] if self.encoder is not None else []
+
     def head_parameters(self) -> list[nn.Parameter]:
-        """Everything trainable that is not a tower: fusion and output layer (trained from the first epoch)."""
-        tower_ids = {id(p) for p in self.tower_parameters()}
-        return [p for p in self.parameters() if id(p) not in tower_ids and p.requires_grad]
+        """Everything trainable that is not a tower or the encoder branch: fusion and output layer (trained from the
+        first epoch)."""
+        others = {id(p) for p in self.tower_parameters() + self.encoder_parameters()}
+        return [p for p in self.parameters() if id(p) not in others and p.requires_grad]
 
 
 def _one_network_keys(state_dict: dict, prefix: str, *args) -> None:

@@ -205,6 +205,37 @@ class Musicnn(nn.Module):
         return penultimate, self.tags(F.dropout(penultimate, 0.5, self.training))
 
 
+FRONT_CHANNELS = sum(f for _, f in TIMBRAL) + sum(f for _, f in TEMPORAL)  # 561, the front end's output
+# where the mid-end's numbers lie in musicnn's pooled layer: the maximum and mean over time of its three layers
+MIDEND_POOLED = slice(2 * FRONT_CHANNELS, 2 * (FRONT_CHANNELS + 3 * MIDEND))
+
+
+def pooled_and_first_midend(net: Musicnn, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`net(mel, layer="pooled")` and, on the way, its first mid-end layer's output (batch, 64, frames): what
+    training keeps of each clip so that the two layers above it train without the front end (`midend_pooled`)."""
+    kept = []
+    hook = net.midend[0].register_forward_hook(lambda module, inputs, output: kept.append(output))
+    try:
+        pooled = net(mel, layer="pooled")
+    finally:
+        hook.remove()
+    return pooled, kept[0]
+
+
+def midend_pooled(net: Musicnn, first: torch.Tensor) -> torch.Tensor:
+    """The mid-end's part (`MIDEND_POOLED`) of `net`'s pooled layer from its first mid-end layer's output, through
+    the other two as they are now and the pooling BatchNorm's fixed statistics: as `Musicnn.forward` in eval mode,
+    with a gradient for `midend[1]` and `midend[2]`."""
+    h1 = first.float()
+    h2 = net.midend[1](h1) + h1
+    h3 = net.midend[2](h2) + h2
+    dense = torch.cat([h1, h2, h3], dim=1)
+    pooled = torch.stack([dense.amax(dim=2), dense.mean(dim=2)], dim=2).flatten(1)
+    bn, own = net.pool_bn, MIDEND_POOLED
+    return F.batch_norm(pooled, bn.running_mean[own], bn.running_var[own], bn.weight[own], bn.bias[own], False,
+                        0.0, bn.eps)
+
+
 def _channels_last_max_pool(x: torch.Tensor, kernel_size, stride) -> torch.Tensor:
     """Max-pooling with channels last in memory (then kept for the next conv): on a CPU PyTorch pools so ~20x
     faster than over (frames, bands) planes."""
@@ -249,7 +280,8 @@ class EncoderBranch(nn.Module):
 
     `spec` names them joined by "+", each `<weights>[/<layer>]`: "MSD_musicnn/pooled+MTT_vgg/pool3"; musicnn's
     default layer is its penultimate, the VGG's pool3. "harmonics" joins irmas.harmonics' profile of the
-    waveform (no weights). Held fixed, so it is always in eval mode.
+    waveform (no weights). Held fixed, so it is always in eval mode (BatchNorm statistics included); training
+    may fine-tune a musicnn's two upper mid-end convolutions (`upper_midend_parameters`, `with_midend`).
 
     `noise_db`: every window is heard over the same white noise at this level (dBFS RMS; windows peak at 1). The
     log-mel hears the quantisation noise of an 8-bit file (about -52 dBFS) or of a 16-bit one recorded at
@@ -270,15 +302,57 @@ class EncoderBranch(nn.Module):
     def train(self, mode: bool = True) -> EncoderBranch:
         return super().train(False)
 
-    def forward(self, waveforms: torch.Tensor, chunk: int) -> torch.Tensor:
-        """(batch, dim) embeddings of 3 s windows, `chunk` windows per network call."""
+    def forward(self, waveforms: torch.Tensor, chunk: int, first_midend: bool = False):
+        """(batch, dim) embeddings of 3 s windows, `chunk` windows per network call. `first_midend`: also each
+        tunable network's first mid-end layer output, (batch, networks, 64, frames) in float16 (`with_midend`)."""
         with torch.no_grad():
             if self.noise_db is not None:
                 waveforms = waveforms + noise_floor(waveforms.shape[-1], self.noise_db).to(waveforms)
             mel = self.front_end(waveforms)[:, :N_FRAMES] if any(w != HARMONICS for w, _ in self.parts) else None
-            return torch.cat([net(waveforms) if weights == HARMONICS else
-                              torch.cat([net(part, layer=layer) for part in mel.split(chunk)])
-                              for net, (weights, layer) in zip(self.networks, self.parts)], dim=1)
+            embeddings, firsts = [], []
+            for net, (weights, layer) in zip(self.networks, self.parts):
+                if weights == HARMONICS:
+                    embeddings.append(net(waveforms))
+                elif first_midend and self._tunable(net, layer):
+                    pairs = [pooled_and_first_midend(net, part) for part in mel.split(chunk)]
+                    embeddings.append(torch.cat([pooled for pooled, _ in pairs]))
+                    firsts.append(torch.cat([first for _, first in pairs]).half())
+                else:
+                    embeddings.append(torch.cat([net(part, layer=layer) for part in mel.split(chunk)]))
+            encoded = torch.cat(embeddings, dim=1)
+            if not first_midend:
+                return encoded
+            if not firsts:
+                raise ValueError(f"no network of encoder {self.parts} has a mid-end to tune: name a musicnn's /pooled")
+            return encoded, torch.stack(firsts, dim=1)
+
+    @staticmethod
+    def _tunable(net: nn.Module, layer: str) -> bool:
+        return isinstance(net, Musicnn) and layer == "pooled"
+
+    def tunable_midends(self) -> list[tuple[Musicnn, slice]]:
+        """The networks whose upper mid-end training may fine-tune (musicnn's pooled layer; the rest of the branch
+        stays fixed), each with where its mid-end numbers lie in the branch's embedding."""
+        out, offset = [], 0
+        for net, (_, layer) in zip(self.networks, self.parts):
+            if self._tunable(net, layer):
+                out.append((net, slice(offset + MIDEND_POOLED.start, offset + MIDEND_POOLED.stop)))
+            offset += LAYER_DIMS[layer]
+        return out
+
+    def upper_midend_parameters(self) -> list[nn.Parameter]:
+        """The convolutions of each tunable network's second and third mid-end layers (their BatchNorms stay)."""
+        return [p for net, _ in self.tunable_midends() for layer in net.midend[1:] for p in layer.conv.parameters()]
+
+    def with_midend(self, encoded: torch.Tensor, first_midend: torch.Tensor) -> torch.Tensor:
+        """`encoded` with each tunable network's mid-end numbers computed again from its first mid-end layer's output
+        (`forward(..., first_midend=True)`) through the layers as they are now: training's way to fine-tune them
+        without running the front end, whose output it cannot afford to keep."""
+        parts, start = [], 0
+        for (net, where), first in zip(self.tunable_midends(), first_midend.unbind(dim=1)):
+            parts += [encoded[:, start:where.start], midend_pooled(net, first)]
+            start = where.stop
+        return torch.cat([*parts, encoded[:, start:]], dim=1)
 
 
 def parse_encoder(spec: str) -> list[tuple[str, str]]:

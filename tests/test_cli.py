@@ -14,7 +14,9 @@ def test_predict_json_on_a_folder_reports_each_file_and_survives_a_bad_one(tmp_p
     for i in range(12):
         sf.write(folder / f"clip{i:02d}.wav", tone(2.0 + i, freq=110.0 * (i + 1)), 22050)
     (folder / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
-    proc = run_cli("predict", str(folder), "--model", str(tiny_model_dir), "--json")
+    proc = run_cli("predict", str(folder), "--model", str(tiny_model_dir), "--json", check=False)
+    assert proc.returncode == 1  # a script can tell that a file was not predicted
+    assert "1 of 13 files could not be read" in proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 13
     bad = [r for r in rows if "error" in r]

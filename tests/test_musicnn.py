@@ -405,3 +405,33 @@ def test_dead_filters_are_left_out_of_the_convolution_and_give_the_same_outputs(
     assert convolved[0] == int(live.sum())
     assert skipped.shape == every.shape
     torch.testing.assert_close(skipped, every, atol=1e-5, rtol=1e-5)
+
+
+def test_musicnns_mid_end_computed_again_from_its_first_layer_is_the_full_pass():
+    """Training fine-tunes musicnn's upper mid-end from each clip's first mid-end layer output, kept in float16;
+    with any weights those layers have, that must give the branch's own embedding."""
+    model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_vgg/pool1+MSD_musicnn/pooled")
+    (net, where), = model.encoder.tunable_midends()
+    assert where == slice(musicnn.LAYER_DIMS["pool1"] + musicnn.MIDEND_POOLED.start, model.encoder.dim)
+    assert {id(p) for p in model.encoder.upper_midend_parameters()} == {
+        id(p) for layer in net.midend[1:] for p in (layer.conv.weight, layer.conv.bias)}
+    with torch.no_grad():  # weights as training leaves them, not the published ones
+        net.midend[1].conv.weight.mul_(1.5)
+        net.midend[2].conv.bias.add_(0.3)
+    x = torch.randn(3, 66150) * 0.1
+    encoded, first = model.encode(x, first_midend=True)
+    assert first.shape == (3, 1, musicnn.MIDEND, musicnn.N_FRAMES) and first.dtype == torch.float16
+    full = model.encode(x)
+    assert torch.equal(encoded, full)
+    with torch.no_grad():
+        _, exact = musicnn.pooled_and_first_midend(net, model.encoder.front_end(x)[:, :musicnn.N_FRAMES])
+        torch.testing.assert_close(model.encoder.with_midend(encoded, exact[:, None]), full, atol=1e-4, rtol=1e-4)
+        from_store = model.encoder.with_midend(encoded, first)
+    assert (from_store - full).abs().max() < 0.1 < (full[:, where] - 0).abs().max()
+    # the mid-end's part alone is computed again: zeroing it in the input changes nothing else
+    blank = encoded.clone()
+    blank[:, where] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoder.with_midend(blank, exact[:, None]), full, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="no network .* mid-end"):
+        InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_vgg/pool1").encode(x, first_midend=True)

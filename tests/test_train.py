@@ -668,3 +668,36 @@ def test_probe_heads_tunes_musicnns_upper_midend_from_its_first_layers_outputs(t
     windows = torch.load(out / "excerpts-FluidR3_GM-midend.pt", weights_only=True)["windows"]
     excerpts = torch.load(out / "excerpts-FluidR3_GM.pt", weights_only=True)
     assert len(windows) == len(excerpts["encoded"])
+
+
+def test_midend_lr_fine_tunes_musicnns_upper_mid_end_alone_and_the_saved_model_plays_it(tmp_path, rendered):
+    from irmas.model import InstrumentClassifier
+    from train.data import EmbeddingCache, as_float
+
+    L.seed_everything(0)
+    encoder = "MSD_musicnn/pooled"
+    system = tiny_system(encoder=encoder, midend_lr=1e-2, unfreeze_epoch=0, fusion_dropout=[0.0, 0.0])
+    data = IrmasDataModule(train_dirs=[str(rendered / "FluidR3_GM" / "train")],
+                           val_dirs=[str(rendered / "MuseScore_General" / "train")], batch_size=8, encoder=encoder,
+                           midend_inputs=True, embedding_cache=str(tmp_path / "cache"))
+    before = {k: v.clone() for k, v in system.model.encoder.state_dict().items()}
+    trainer(tmp_path, 1).fit(system, data)
+    after = system.model.encoder.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {f"networks.0.midend.{i}.conv.{p}" for i in (1, 2) for p in ("weight", "bias")}
+    # batches carried each clip's first mid-end layer output, kept in the cache beside the embeddings
+    waves, _, encoded, first = data.val_set.tensors
+    assert first.shape == (len(waves), 1, 64, 187)
+    assert len(EmbeddingCache(tmp_path / "cache", encoder, first_midend=True).load()) == len(
+        {EmbeddingCache.key(w) for w in torch.cat([data.train_set.tensors[0], waves])})
+    # the saved model hears a clip through the fine-tuned layers as training did
+    system.model.save_pretrained(tmp_path / "model")
+    loaded = InstrumentClassifier.from_pretrained(str(tmp_path / "model")).eval()
+    system.model.eval()
+    with torch.no_grad():
+        trained_path = system.model.encoder.with_midend(encoded[:4], first[:4])
+        played = loaded.encode(as_float(waves[:4]))
+        assert (played - trained_path).abs().max() < 0.1
+        assert (played - encoded[:4]).abs().max() > 0.1  # not the published layers'
+    with pytest.raises(ValueError, match="musicnn's /pooled"):
+        tiny_system(encoder="MTT_vgg/pool1", midend_lr=1e-3)

@@ -31,7 +31,7 @@ from irmas.audio import load_audio
 from irmas.data.layouts import read_testing
 from irmas.evaluate import multi_label_metrics
 from irmas.model import InstrumentClassifier
-from irmas.musicnn import LAYER_DIMS, MIDEND, N_FRAMES, TEMPORAL, TIMBRAL, Musicnn
+from irmas.musicnn import MIDEND, N_FRAMES, pooled_and_first_midend
 from irmas.predict import (
     HOP_SECONDS,
     STRETCH_SECONDS,
@@ -47,8 +47,6 @@ from train.data import IrmasDataModule, as_float
 from train.loso import fold_data
 from train.system import phase2_decay
 
-FRONT = sum(f for _, f in TIMBRAL) + sum(f for _, f in TEMPORAL)  # musicnn's front-end channels (561)
-MIDEND_PART = slice(2 * FRONT, 2 * (FRONT + 3 * MIDEND))  # the mid-end's numbers in musicnn's own pooled layer
 SCORED_ONLY = {"TimGM6mb": "data/bench_solo/TimGM6mb/train", "sf_GMbank": "data/bench_solo/sf_GMbank/train"}
 
 
@@ -69,44 +67,21 @@ def cached_embeddings(path: Path, data_keys: dict, seed: int) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def tuned_network(model: InstrumentClassifier) -> tuple[Musicnn, slice]:
-    """The musicnn whose `pooled` layer the encoder branch uses, and where its mid-end's part (the maximum and mean
-    over time of the three mid-end layers, after the front end's) lies in the branch's embedding."""
-    offset = 0
-    for net, (_, layer) in zip(model.encoder.networks, model.encoder.parts):
-        if isinstance(net, Musicnn) and layer == "pooled":
-            return net, slice(offset + MIDEND_PART.start, offset + MIDEND_PART.stop)
-        offset += LAYER_DIMS[layer]
-    raise ValueError(f"--tune-midend needs a musicnn's pooled layer in the encoder, not {model.encoder.parts}")
-
-
 @torch.inference_mode()
 def first_midend_outputs(model: InstrumentClassifier, waves: torch.Tensor) -> torch.Tensor:
     """(clips, 64, 187) float16: musicnn's first mid-end layer on each 3 s clip (or window), as the branch hears it."""
-    net, _ = tuned_network(model)
+    tunable = model.encoder.tunable_midends()
+    if not tunable:
+        raise ValueError(f"--tune-midend needs a musicnn's pooled layer in the encoder, not {model.encoder.parts}")
     if model.encoder.noise_db is not None:
         raise ValueError("--tune-midend: the encoder's noise floor is not supported")
-    kept = []
-    hook = net.midend[0].register_forward_hook(lambda module, inputs, output: kept.append(output.half()))
+    net = tunable[0][0]
+    kept = [torch.zeros(0, MIDEND, N_FRAMES, dtype=torch.float16)]
     for start in range(0, len(waves), 32):
         batch = waves[start:start + 32]
         batch = as_float(batch) if batch.dtype == torch.int16 else batch.float()
-        net(model.encoder.front_end(batch)[:, :N_FRAMES], layer="pooled")
-    hook.remove()
-    return torch.cat(kept) if kept else torch.zeros(0, MIDEND, N_FRAMES, dtype=torch.float16)
-
-
-def midend_part(net: Musicnn, first: torch.Tensor) -> torch.Tensor:
-    """The mid-end's part of `net`'s pooled embedding, from its first layer's outputs, through its other two layers
-    and the pooling BatchNorm's fixed statistics (as `Musicnn.forward` in eval mode)."""
-    h1 = first.float()
-    h2 = net.midend[1](h1) + h1
-    h3 = net.midend[2](h2) + h2
-    dense = torch.cat([h1, h2, h3], dim=1)
-    pooled = torch.stack([dense.amax(dim=2), dense.mean(dim=2)], dim=2).flatten(1)
-    bn, own = net.pool_bn, MIDEND_PART
-    return F.batch_norm(pooled, bn.running_mean[own], bn.running_var[own], bn.weight[own], bn.bias[own], False,
-                        0.0, bn.eps)
+        kept.append(pooled_and_first_midend(net, model.encoder.front_end(batch)[:, :N_FRAMES])[1].half())
+    return torch.cat(kept)
 
 
 def with_midend(model: InstrumentClassifier, encoded: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
@@ -114,12 +89,9 @@ def with_midend(model: InstrumentClassifier, encoded: torch.Tensor, first: torch
     mid-end layer's outputs; `encoded` itself without them."""
     if first is None:
         return encoded
-    net, part = tuned_network(model)
-    out = encoded.clone()
     with torch.no_grad():
-        for start in range(0, len(out), 512):
-            out[start:start + 512, part] = midend_part(net, first[start:start + 512])
-    return out
+        return torch.cat([model.encoder.with_midend(encoded[start:start + 512], first[start:start + 512, None])
+                          for start in range(0, len(encoded), 512)])
 
 
 def _excerpts(folder: str, model: InstrumentClassifier):
@@ -209,8 +181,7 @@ def train_head(fold: dict, recipe: dict, head_seed: int, drop_train: list[str], 
     groups = [{"params": head, "base": None}]
     tuned = midend is not None and midend_lr > 0
     if tuned:
-        net, part = tuned_network(model)
-        midend, layers = midend[keep], [p for block in net.midend[1:] for p in block.conv.parameters()]
+        midend, layers = midend[keep], model.encoder.upper_midend_parameters()
         for p in layers:
             p.requires_grad_(True)
         groups.append({"params": layers, "base": midend_lr})
@@ -231,7 +202,7 @@ def train_head(fold: dict, recipe: dict, head_seed: int, drop_train: list[str], 
             index = order[start:start + batch]
             inputs = x[index]
             if tuned:
-                inputs = torch.cat([inputs[:, :part.start], midend_part(net, midend[index]), inputs[:, part.stop:]], 1)
+                inputs = model.encoder.with_midend(inputs, midend[index][:, None])
             logits = model.fuse(towers.expand(len(index), -1), inputs)
             loss = F.binary_cross_entropy_with_logits(logits, y[index])
             optimiser.zero_grad()

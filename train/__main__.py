@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
             # the data module computes the model's fixed encoder embeddings once: one key sets both
             parser.link_arguments("model.encoder", "data.encoder")
             parser.link_arguments("model.encoder_noise_db", "data.encoder_noise_db")
+            # fine-tuning musicnn's mid-end needs each clip's first mid-end layer output in the batches
+            parser.link_arguments("model.midend_lr", "data.midend_inputs", compute_fn=lambda rate: bool(rate))
 
     try:
         CLI(InstrumentSystem, IrmasDataModule, args=argv, save_config_kwargs={"overwrite": True})

@@ -208,7 +208,8 @@ class EmbeddingCache:
     encoder layer and `musicnn.network_version` (weights, front-end and network code; `<encoder>-<version>.npz`;
     no pickle), so changed weights or code never return stale embeddings, and edits elsewhere keep them."""
 
-    def __init__(self, folder: str | Path, encoder: str, noise_db: float | None = None):
+    def __init__(self, folder: str | Path, encoder: str, noise_db: float | None = None, first_midend: bool = False):
+        """`first_midend`: the cache of the network's first mid-end layer outputs (float16), not its embeddings."""
         from irmas import harmonics, musicnn
 
         if encoder == musicnn.HARMONICS:
@@ -216,7 +217,8 @@ class EmbeddingCache:
         else:
             version = musicnn.network_version(encoder.partition("/")[0])
         floor = "" if noise_db is None else f"-noise{noise_db:g}dB{musicnn.NOISE_FLOOR_SEED}"
-        self.path = Path(folder) / f"{encoder.replace('/', '-')}-{version[:12]}{floor}.npz"
+        what = encoder.replace("/", "-") if not first_midend else f"{encoder.partition('/')[0]}-midend1"
+        self.path = Path(folder) / f"{what}-{version[:12]}{floor}.npz"
 
     @staticmethod
     def key(clip: torch.Tensor) -> str:
@@ -232,7 +234,7 @@ class EmbeddingCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.stem + ".partial.npz")
         np.savez(partial, keys=np.array(list(embeddings), dtype="U32"),
-                 embeddings=np.stack(list(embeddings.values())).astype(np.float32))
+                 embeddings=np.stack(list(embeddings.values())))
         partial.replace(self.path)
 
 
@@ -294,7 +296,9 @@ class IrmasDataModule(L.LightningDataModule):
     `source_mixtures`: how many clips of 2-3 solo training clips from different `train_dirs` summed
     (`source_mixtures`) to add to training. `float_embeddings`: batches also carry, as a fourth tensor, the
     encoder's embedding of each clip as it was before `quantize_clips` (the system's `consistency` loss).
-    `encoder_noise_db`: the model's noise floor under the encoder (set from it by the CLI).
+    `encoder_noise_db`: the model's noise floor under the encoder (set from it by the CLI). `midend_inputs`:
+    batches also carry, as a fourth tensor, each clip's first mid-end layer output of the encoder's musicnn (the
+    system's `midend_lr` fine-tunes the layers above it; set from it by the CLI), cached beside the embeddings.
     """
 
     def __init__(self, train_dirs: list[str], val_dirs: list[str] | None = None, val_fraction: float = 0.15,
@@ -303,8 +307,11 @@ class IrmasDataModule(L.LightningDataModule):
                  encoder: str | None = None, embedding_cache: str | None = None,
                  tilt_share: float = 0.0, tilt_slope: float = 3.0, quantize_share: float = 0.0,
                  noise_share: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 40.0),
-                 source_mixtures: int = 0, float_embeddings: bool = False, encoder_noise_db: float | None = None):
+                 source_mixtures: int = 0, float_embeddings: bool = False, encoder_noise_db: float | None = None,
+                 midend_inputs: bool = False):
         super().__init__()
+        if midend_inputs and float_embeddings:
+            raise ValueError("midend_inputs and float_embeddings each fill the batches' fourth tensor: use one")
         if float_embeddings and not (encoder and quantize_share > 0):
             raise ValueError("float_embeddings pairs clips stored by quantize_share with their originals, as the "
                              "encoder hears them: it needs an encoder and quantize_share > 0")
@@ -371,60 +378,83 @@ class IrmasDataModule(L.LightningDataModule):
         `only`: embed these clips alone; the other rows are zeros."""
         if not self.hparams.encoder:
             return []
-        return [torch.cat([self._encoded_part(part, waves, only) for part in self.hparams.encoder.split("+")],
-                          dim=1)]
+        parts = [self._encoded_part(part, waves, only) for part in self.hparams.encoder.split("+")]
+        encoded = [torch.cat([part[0] for part in parts], dim=1)]
+        if self.hparams.midend_inputs:
+            firsts = [part[1] for part in parts if len(part) > 1]
+            if not firsts:
+                raise ValueError(f"midend_inputs: no musicnn's /pooled in encoder {self.hparams.encoder!r}")
+            encoded.append(torch.stack(firsts, dim=1))
+        return encoded
 
-    def _encoded_part(self, encoder: str, waves: torch.Tensor, only: list[int] | None = None) -> torch.Tensor:
-        """One network's embedding of each clip (of the clips `only`, zeros elsewhere). Clips already in the
-        `embedding_cache` are read from it; each process computes its share of the rest."""
+    def _encoded_part(self, encoder: str, waves: torch.Tensor, only: list[int] | None = None) -> list[torch.Tensor]:
+        """One network's embedding of each clip (of the clips `only`, zeros elsewhere), and with `midend_inputs`
+        its first mid-end layer output where it has a tunable mid-end. Clips already in the `embedding_cache` are
+        read from it; each process computes its share of the rest."""
         from irmas.model import InstrumentClassifier
 
         noise_db = self.hparams.encoder_noise_db
         model = InstrumentClassifier(tower_channels=[1], encoder=encoder, encoder_noise_db=noise_db)
+        first_midend = bool(self.hparams.midend_inputs and model.encoder.tunable_midends())
         folder = self.hparams.embedding_cache
-        cache = EmbeddingCache(folder, encoder, noise_db) if folder else None
+        caches = [EmbeddingCache(folder, encoder, noise_db, first_midend=f) for f in (False, True)[:1 + first_midend]
+                  ] if folder else []
         wanted = list(range(len(waves))) if only is None else list(only)
-        keys = {i: EmbeddingCache.key(waves[i]) for i in wanted} if cache else {}
-        known = cache.load() if cache else {}
-        todo = [i for i in wanted if keys[i] not in known] if cache else wanted
-        computed = self._encode_shared(model, waves, todo)
-        out = torch.zeros(len(waves), computed.shape[1])
-        out[todo] = computed
-        if not cache:
-            return out
+        keys = {i: EmbeddingCache.key(waves[i]) for i in wanted} if caches else {}
+        known = [cache.load() for cache in caches]
+        todo = [i for i in wanted if any(keys[i] not in stored for stored in known)] if caches else wanted
+        computed = self._encode_shared(model, waves, todo, first_midend)
         pending = set(todo)
         done = [i for i in wanted if i not in pending]
-        if done:
-            out[done] = torch.from_numpy(np.stack([known[keys[i]] for i in done]))
-        if todo and self._shard()[0] == 0:
-            known.update(zip((keys[i] for i in todo), computed.numpy()))
-            cache.save(known)
-        return out
+        outs = []
+        for j, part in enumerate(computed):
+            out = torch.zeros((len(waves), *part.shape[1:]), dtype=part.dtype)
+            out[todo] = part
+            if done:
+                out[done] = torch.from_numpy(np.stack([known[j][keys[i]] for i in done]))
+            outs.append(out)
+        if caches and todo and self._shard()[0] == 0:
+            for cache, stored, part in zip(caches, known, computed):
+                stored.update(zip((keys[i] for i in todo), part.numpy()))
+                cache.save(stored)
+        return outs
 
-    def _encode_shared(self, model, waves: torch.Tensor, todo: list[int]) -> torch.Tensor:
-        """Embeddings of `waves[todo]`, each DDP process computing every world-th of them, then all-gathered.
-        Indexed batch by batch: a copy of the clips to encode would double the process's memory."""
+    def _encode_shared(self, model, waves: torch.Tensor, todo: list[int], first_midend: bool = False
+                       ) -> list[torch.Tensor]:
+        """[embeddings of `waves[todo]`] (and their first mid-end layer outputs with `first_midend`), each DDP
+        process computing every world-th clip, then all-gathered. Indexed batch by batch: a copy of the clips to
+        encode would double the process's memory."""
+        def encode(batch: torch.Tensor) -> list[torch.Tensor]:
+            out = model.encode(batch, first_midend)
+            return [out[0], out[1][:, 0]] if first_midend else [out]
+
         rank, world = self._shard()
-        width = model.encode(torch.zeros(1, CLIP_SAMPLES)).shape[1]
+        empty = [part[:0] for part in encode(torch.zeros(1, CLIP_SAMPLES))]
         if not todo:  # every process sees the same clips, so all return here together
-            return torch.zeros(0, width)
+            return empty
         mine = todo[rank::world]
-        parts = [torch.zeros(0, width)]
+        parts = [[part] for part in empty]
         with torch.inference_mode():
             for start in tqdm(range(0, len(mine), 16), desc="encode", unit="batch", leave=False):
-                parts.append(model.encode(as_float(waves[mine[start:start + 16]])))
-        encoded = torch.cat(parts)
+                for kept, part in zip(parts, encode(as_float(waves[mine[start:start + 16]]))):
+                    kept.append(part)
+        encoded = [torch.cat(kept) for kept in parts]
         if world == 1:
             return encoded
         import torch.distributed as dist
 
         size = -(-len(todo) // world)
-        gathered = [torch.zeros(size, width) for _ in range(world)]
-        dist.all_gather(gathered, torch.cat([encoded, torch.zeros(size - len(encoded), width)]))
-        out = torch.zeros(len(todo), width)
-        for r, part in enumerate(gathered):
-            index = list(range(r, len(todo), world))
-            out[index] = part[:len(index)]
+        out = []
+        for mine_part in encoded:
+            shape, dtype = mine_part.shape[1:], mine_part.dtype
+            padded = torch.cat([mine_part, torch.zeros((size - len(mine_part), *shape), dtype=dtype)])
+            gathered = [torch.zeros((size, *shape), dtype=dtype) for _ in range(world)]
+            dist.all_gather(gathered, padded)
+            everyone = torch.zeros((len(todo), *shape), dtype=dtype)
+            for r, part in enumerate(gathered):
+                index = list(range(r, len(todo), world))
+                everyone[index] = part[:len(index)]
+            out.append(everyone)
         return out
 
     def train_dataloader(self) -> StatefulDataLoader:

@@ -1,10 +1,10 @@
 """The LightningModule: loss, augmentation, metrics and the two-phase optimiser around the irmas model.
 
 Phase 1 (epochs < unfreeze_epoch): the towers' learning rate is 0 and their BatchNorm statistics are
-held (eval mode), so they do not change while the fusion head learns at `head_lr`. Phase 2: everything
-trains from `finetune_lr` down a cosine. The schedule is a function of the epoch, held in the scheduler's state, so
-every DDP process agrees and a resumed run continues where it left off (no `requires_grad` toggling,
-which breaks under DDP and is forgotten on resume).
+held (eval mode), so they do not change while the fusion head learns at `head_lr`. Phase 2: towers and head
+train from `finetune_lr` down a cosine (and the encoder's musicnn mid-end from `midend_lr`, where set). The
+schedule is a function of the epoch, held in the scheduler's state, so every DDP process agrees and a resumed
+run continues where it left off (no `requires_grad` toggling, which breaks under DDP and is forgotten on resume).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class InstrumentSystem(L.LightningModule):
         freq_mixstyle: float = 0.0,
         freq_mixstyle_alpha: float = 0.4,
         consistency: float = 0.0,
+        midend_lr: float = 0.0,
     ):
         """`panns_checkpoint`: "auto" downloads Cnn14_mAP=0.431.pth, a path uses that file, None starts
         from scratch. `mix_prob`: share of clips mixed with another (multi-label target). `pitch_shift`:
@@ -92,7 +93,11 @@ class InstrumentSystem(L.LightningModule):
         `consistency`: weight of a loss that pulls the output on a clip stored as an 8-bit or quiet 16-bit file
         towards the output on its float original (both with the same towers; batches then carry the encoder's
         embedding of the original, train.data's `float_embeddings`). The towers hear such files as they hear the
-        float ones; the encoder does not, and its labels alone did not teach the fusion to ignore the difference."""
+        float ones; the encoder does not, and its labels alone did not teach the fusion to ignore the difference.
+        `midend_lr`: learning rate in phase 2 of the two upper mid-end convolutions of the encoder's musicnn (a
+        `/pooled` part), under the same cosine; the rest of the branch stays fixed. Batches then carry each clip's
+        first mid-end layer output (train.data's `midend_inputs`), from which those layers' part of the cached
+        embedding is computed again every step (irmas.musicnn.EncoderBranch.with_midend). 0: the branch is fixed."""
         super().__init__()
         self.save_hyperparameters()
         self.model = InstrumentClassifier(tower_channels=tower_channels, embed_dim=embed_dim,
@@ -104,6 +109,13 @@ class InstrumentSystem(L.LightningModule):
             raise ValueError("mix_prob needs the encoder's embedding of each mixture: use mix_prob 0 with an encoder")
         if consistency and not encoder:
             raise ValueError("consistency compares two embeddings of the encoder: it needs an encoder")
+        if midend_lr:
+            if not (self.model.encoder and self.model.encoder.tunable_midends()):
+                raise ValueError("midend_lr fine-tunes a musicnn's mid-end: the encoder needs a musicnn's /pooled")
+            if consistency:
+                raise ValueError("midend_lr and consistency each need the batches' fourth tensor: use one of them")
+            for p in self.model.encoder.upper_midend_parameters():
+                p.requires_grad_(True)
         if (tower_branch_dropout or encoder_branch_dropout or encoder_dropout) and not encoder:
             raise ValueError("tower_branch_dropout, encoder_branch_dropout and encoder_dropout act on the "
                              "encoder's embedding: each needs an encoder")
@@ -301,10 +313,13 @@ class InstrumentSystem(L.LightningModule):
         return loss
 
     def _encoded(self, batch) -> torch.Tensor | None:
-        """The encoder branch's embeddings: the batch's own (train.data), else computed now."""
+        """The encoder branch's embeddings: the batch's own (train.data), with the mid-end's part computed again
+        where it is being fine-tuned, else computed now."""
         if self.model.encoder is None:
             return None
-        return batch[2] if len(batch) > 2 else self.model.encode(batch[0])
+        if len(batch) <= 2:
+            return self.model.encode(batch[0])
+        return self.model.encoder.with_midend(batch[2], batch[3]) if self.hparams.midend_lr else batch[2]
 
     def training_step(self, batch, batch_idx):
         loss = self.training_loss(batch)
@@ -347,17 +362,20 @@ class InstrumentSystem(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         towers, head = self.model.tower_parameters(), self.model.head_parameters()
-        optimizer = torch.optim.Adam([{"params": towers, "lr": hp.finetune_lr},
-                                      {"params": head, "lr": hp.head_lr}], weight_decay=hp.weight_decay)
+        groups = [{"params": towers, "lr": hp.finetune_lr}, {"params": head, "lr": hp.head_lr}]
+        if hp.midend_lr:
+            groups.append({"params": self.model.encoder_parameters(), "lr": hp.midend_lr})
+        optimizer = torch.optim.Adam(groups, weight_decay=hp.weight_decay)
         unfreeze, last = hp.unfreeze_epoch, max(hp.unfreeze_epoch + 1, self.trainer.max_epochs or 1)
 
         def decay(epoch: int) -> float:
             return phase2_decay(epoch, unfreeze, last)
 
+        held_in_phase1 = lambda epoch: 0.0 if epoch < unfreeze else decay(epoch)  # noqa: E731
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, [
-            lambda epoch: 0.0 if epoch < unfreeze else decay(epoch),
+            held_in_phase1,
             lambda epoch: 1.0 if epoch < unfreeze else decay(epoch) * hp.finetune_lr / hp.head_lr,
-        ])
+        ] + [held_in_phase1] * bool(hp.midend_lr))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
