@@ -699,5 +699,8 @@ def test_midend_lr_fine_tunes_musicnns_upper_mid_end_alone_and_the_saved_model_p
         played = loaded.encode(as_float(waves[:4]))
         assert (played - trained_path).abs().max() < 0.1
         assert (played - encoded[:4]).abs().max() > 0.1  # not the published layers'
+    from train.export import model_card
+
+    assert "but for musicnn's two upper mid-end convolutions" in model_card(system.model, midend_tuned=True)
     with pytest.raises(ValueError, match="musicnn's /pooled"):
         tiny_system(encoder="MTT_vgg/pool1", midend_lr=1e-3)

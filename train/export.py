@@ -43,6 +43,7 @@ def export(ckpt: str | os.PathLike, out_dir: str | os.PathLike, card: dict | Non
     system.model.save_pretrained(out_dir)
     card = dict(card or {})
     card.setdefault("metrics", {k: round(float(v), 4) for k, v in _checkpoint_metrics(state).items()})
+    card.setdefault("midend_tuned", bool(system.hparams.get("midend_lr")))
     (out_dir / "README.md").write_text(model_card(system.model, epoch=state.get("epoch"), **card))
     return out_dir
 
@@ -59,16 +60,19 @@ def _checkpoint_metrics(state: dict) -> dict:
 
 
 def model_card(model: InstrumentClassifier, metrics: dict | None = None, training_data: str = "not recorded",
-               config: str = "", epoch=None, trained_on: str | None = None, results: str = "") -> str:
-    """The Hub model card: what the model is, what it learnt from (with licences), what it scores, its limits."""
+               config: str = "", epoch=None, trained_on: str | None = None, results: str = "",
+               midend_tuned: bool = False) -> str:
+    """The Hub model card: what the model is, what it learnt from (with licences), what it scores, its limits.
+    `midend_tuned`: training fine-tuned musicnn's upper mid-end (train.system's `midend_lr`)."""
     params = sum(p.numel() for p in model.parameters())
     first_width, last_width = model.towers[0].blocks[0].conv1.out_channels, model.towers[0].fc1.in_features
     frame_ms = 1000 * model.features.bands[0]["hop"] * model.towers[0].time_pool / model.sample_rate
     labels = "\n".join(f"| `{c}` | {NAMES.get(c, c)} |" for c in model.labels)
     metric_rows = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none recorded) | |"
     encoder = (f" A fourth branch, the {model.encoder_name} embedding (musicnn's CNNs trained on real music; weights "
-               "by Jordi Pons, Music Technology Group, Universitat Pompeu Fabra, ISC licence), held fixed, joins the "
-               "fusion.") if model.encoder is not None else ""
+               "by Jordi Pons, Music Technology Group, Universitat Pompeu Fabra, ISC licence), "
+               + ("held fixed but for musicnn's two upper mid-end convolutions, fine-tuned at a low rate, "
+                  if midend_tuned else "held fixed, ") + "joins the fusion.") if model.encoder is not None else ""
     front = "\n".join(["library_name: irmas", "license: mit", "pipeline_tag: audio-classification",
                        "tags: [audio-classification, musical-instrument-recognition, irmas]"]
                       + ([f"trained_on: {json.dumps(trained_on)}"] if trained_on else []))
