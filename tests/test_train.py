@@ -272,6 +272,40 @@ if t.global_rank == 0:
     assert "DDP-OK 2 2" in proc.stdout, proc.stderr[-3000:]
 
 
+def test_ddp_processes_share_the_encoding_of_embeddings_and_first_mid_end_outputs(tmp_path, rendered):
+    """Each process encodes every other clip and all-gathers them, a few clips at a time (GATHER_ROWS): every clip
+    must end up with its own embedding and first mid-end layer output, in both processes."""
+    script = f"""
+import lightning as L, sys, torch
+sys.path.insert(0, {str(ROOT)!r})
+import train.data
+train.data.GATHER_ROWS = 3  # several gathers, the last one partial
+from tests.test_train import tiny_system
+from train.data import IrmasDataModule, as_float
+from irmas.model import InstrumentClassifier
+from pathlib import Path
+L.seed_everything(0)
+t = L.Trainer(max_epochs=1, accelerator="cpu", devices=2, strategy="ddp", limit_train_batches=2,
+              limit_val_batches=1, logger=False, enable_progress_bar=False, default_root_dir={str(tmp_path)!r})
+system = tiny_system(encoder="MSD_musicnn/pooled", midend_lr=1e-3, unfreeze_epoch=0)
+data = IrmasDataModule(train_dirs=[{str(rendered / "FluidR3_GM" / "train")!r}],
+                       val_dirs=[{str(rendered / "MuseScore_General" / "train")!r}], batch_size=4,
+                       encoder="MSD_musicnn/pooled", midend_inputs=True)
+t.fit(system, data)
+waves, _, encoded, first = data.train_set.tensors
+alone = InstrumentClassifier(tower_channels=[1], encoder="MSD_musicnn/pooled")
+with torch.inference_mode():
+    expected, expected_first = alone.encode(as_float(waves), first_midend=True)
+same = torch.allclose(encoded, expected, atol=1e-4) and torch.allclose(first.float(), expected_first.float(), atol=1e-2)
+print("GATHERED", t.global_rank, len(waves) > 2 * 3 * 2, same)
+"""
+    (tmp_path / "ddp_encode.py").write_text(script)  # DDP relaunches this file for rank 1
+    proc = subprocess.run([sys.executable, str(tmp_path / "ddp_encode.py")], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "GATHERED 0 True True" in proc.stdout, proc.stderr[-3000:]
+    assert "GATHERED 1 True True" in proc.stdout, proc.stderr[-3000:]
+
+
 # ---------------------------------------------------------------- PANNs checkpoint fetch
 
 def test_panns_checkpoint_is_fetched_from_a_server_checked_by_size_and_loaded(tmp_path):

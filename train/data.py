@@ -26,6 +26,7 @@ from irmas.memory import keep_freed_memory
 from irmas.predict import WINDOW_SECONDS, frame_windows, normalize
 
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
+GATHER_ROWS = 1024  # clips per process in one all-gather of encoder outputs
 
 
 PCM_SCALE = 32767  # clips are held as 16-bit PCM of the peak-normalised audio (from 16-bit files: no loss)
@@ -443,17 +444,23 @@ class IrmasDataModule(L.LightningDataModule):
             return encoded
         import torch.distributed as dist
 
-        size = -(-len(todo) // world)
+        size = -(-len(todo) // world)  # clips per process (the last ones one fewer)
         out = []
         for mine_part in encoded:
             shape, dtype = mine_part.shape[1:], mine_part.dtype
-            padded = torch.cat([mine_part, torch.zeros((size - len(mine_part), *shape), dtype=dtype)])
-            gathered = [torch.zeros((size, *shape), dtype=dtype) for _ in range(world)]
-            dist.all_gather(gathered, padded)
             everyone = torch.zeros((len(todo), *shape), dtype=dtype)
-            for r, part in enumerate(gathered):
-                index = list(range(r, len(todo), world))
-                everyone[index] = part[:len(index)]
+            # a slice of every process's clips at a time: the first mid-end layer's outputs of every clip are
+            # 0.9 GB, and gathering them whole held three copies in each process
+            for start in range(0, size, GATHER_ROWS):
+                rows = min(GATHER_ROWS, size - start)
+                piece = torch.zeros((rows, *shape), dtype=dtype)
+                mine_rows = mine_part[start:start + rows]
+                piece[:len(mine_rows)] = mine_rows
+                gathered = [torch.zeros_like(piece) for _ in range(world)]
+                dist.all_gather(gathered, piece)
+                for r, part in enumerate(gathered):
+                    index = list(range(r + start * world, len(todo), world))[:rows]
+                    everyone[index] = part[:len(index)]
             out.append(everyone)
         return out
 

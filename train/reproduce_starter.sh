@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export to
-# checkpoints/, calibrate. 42.3 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-06;
-# peak RSS 10.9 GB; 45.0 before the banks' notes were recorded side by side, 45.6 and 48.2 before training kept its
-# freed memory; the four outputs byte-identical), 32.3 on
-# the 2-core Intel Xeon VM (2026-12-05, before musicnn's dead filters were skipped). The bundled checkpoint was this
-# script's output on the Xeon, byte for byte (weights, threshold, model card); skipping the dead filters left the
-# embeddings bit-identical on the EPYC (not checked on the Xeon). Another CPU gives other weights (floating-point sums
-# differ in the last bits, and training carries that on), whose figures on unheard banks differ by about what another
-# seed's do.
+# checkpoints/, calibrate. 46.2 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-07;
+# peak RSS 11.2 GB; 42.3 before musicnn's mid-end was fine-tuned, which costs about a sixth more per epoch and keeps
+# each clip's first mid-end layer output). The bundled checkpoint is this script's output on that VM, byte for byte
+# (weights, threshold; the card's results were written afterwards). Another CPU gives other weights
+# (floating-point sums differ in the last bits, and training carries that on), whose figures on unheard banks
+# differ by about what another seed's do.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
