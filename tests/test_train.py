@@ -658,7 +658,7 @@ def test_probe_heads_tunes_musicnns_upper_midend_from_its_first_layers_outputs(t
     from irmas.model import InstrumentClassifier
 
     behind_vgg = InstrumentClassifier(tower_channels=[1], encoder="MTT_vgg/pool1+MSD_musicnn/pooled")
-    _, part = probe_heads.tuned_network(behind_vgg)
+    _, part = behind_vgg.encoder.tunable_midends()[0]
     assert (part.start, part.stop) == (6144 + 1122, 6144 + 1506)  # after the VGG's pool1 (48 x 128 numbers)
     recipe = {"trainer": {"max_epochs": 10, "devices": 1},
               "model": {"encoder": "MSD_musicnn/pooled", "fusion_dims": [32], "fusion_dropout": [0.0],
@@ -676,7 +676,7 @@ def test_probe_heads_tunes_musicnns_upper_midend_from_its_first_layers_outputs(t
     assert fold["val"].shape[0] == len(fold["val_encoded"])
 
     untrained = probe_heads.train_head(fold, {**recipe, "trainer": {"max_epochs": 0}}, 0, [])
-    net, part = probe_heads.tuned_network(untrained)
+    net, part = untrained.encoder.tunable_midends()[0]
     assert (part.start, part.stop) == (1122, 1506)
     again = probe_heads.with_midend(untrained, fold["encoded"], fold["train"])
     assert (again[:, part] - fold["encoded"][:, part]).abs().max() < 0.05  # float16 kept; the scale is ~1-10
@@ -684,7 +684,7 @@ def test_probe_heads_tunes_musicnns_upper_midend_from_its_first_layers_outputs(t
 
     before = {k: v.clone() for k, v in net.state_dict().items()}
     model = probe_heads.train_head(fold, recipe, 0, [], fold["train"], midend_lr=1e-3)
-    after = probe_heads.tuned_network(model)[0].state_dict()
+    after = model.encoder.tunable_midends()[0][0].state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert moved == {"midend.1.conv.weight", "midend.1.conv.bias", "midend.2.conv.weight", "midend.2.conv.bias"}
     tuned = probe_heads.with_midend(model, fold["encoded"], fold["train"])
