@@ -4,6 +4,7 @@ import http.server
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -272,38 +273,51 @@ if t.global_rank == 0:
     assert "DDP-OK 2 2" in proc.stdout, proc.stderr[-3000:]
 
 
-def test_ddp_processes_share_the_encoding_of_embeddings_and_first_mid_end_outputs(tmp_path, rendered):
-    """Each process encodes every other clip and all-gathers them, a few clips at a time (GATHER_ROWS): every clip
-    must end up with its own embedding and first mid-end layer output, in both processes."""
+def test_ddp_processes_share_the_decoding_and_the_encoding_of_embeddings_and_first_mid_end_outputs(tmp_path, rendered):
+    """Each process decodes every other file and encodes every other clip (both networks from one log-mel), then
+    all-gathers them, a few clips at a time (GATHER_ROWS): both processes must end up with every clip in the order
+    one process loads them (excerpts cut into several clips, an unreadable file skipped) and with each clip's own
+    embedding and first mid-end layer output."""
+    excerpts = tmp_path / "excerpts"
+    shutil.copytree(rendered / "FluidR3_GM" / "test", excerpts)
+    (excerpts / "broken.wav").write_bytes(b"RIFF not audio")
+    (excerpts / "broken.txt").write_text("pia\n")
+    encoder = "MSD_musicnn/pooled+MTT_vgg/pool3"
     script = f"""
 import lightning as L, sys, torch
 sys.path.insert(0, {str(ROOT)!r})
 import train.data
 train.data.GATHER_ROWS = 3  # several gathers, the last one partial
 from tests.test_train import tiny_system
-from train.data import IrmasDataModule, as_float
+from train.data import IrmasDataModule, as_float, load_clips
+from irmas.data.layouts import read_testing, read_training
 from irmas.model import InstrumentClassifier
 from pathlib import Path
 L.seed_everything(0)
 t = L.Trainer(max_epochs=1, accelerator="cpu", devices=2, strategy="ddp", limit_train_batches=2,
               limit_val_batches=1, logger=False, enable_progress_bar=False, default_root_dir={str(tmp_path)!r})
-system = tiny_system(encoder="MSD_musicnn/pooled", midend_lr=1e-3, unfreeze_epoch=0)
-data = IrmasDataModule(train_dirs=[{str(rendered / "FluidR3_GM" / "train")!r}],
+system = tiny_system(encoder={encoder!r}, midend_lr=1e-3, unfreeze_epoch=0)
+train_dir = {str(rendered / "FluidR3_GM" / "train")!r}
+data = IrmasDataModule(train_dirs=[train_dir], mixture_dirs=[{str(excerpts)!r}],
                        val_dirs=[{str(rendered / "MuseScore_General" / "train")!r}], batch_size=4,
-                       encoder="MSD_musicnn/pooled", midend_inputs=True)
+                       encoder={encoder!r}, midend_inputs=True)
 t.fit(system, data)
-waves, _, encoded, first = data.train_set.tensors
-alone = InstrumentClassifier(tower_channels=[1], encoder="MSD_musicnn/pooled")
+waves, targets, encoded, first = data.train_set.tensors
+solo, mixtures = read_training(Path(train_dir)), read_testing(Path({str(excerpts)!r}))
+alone, alone_targets, skipped = load_clips(solo + mixtures, whole=[False] * len(solo) + [True] * len(mixtures))
+loaded = torch.equal(waves, alone) and torch.equal(targets, alone_targets) and skipped == 1
+loaded = loaded and len(waves) > len(solo) + len(mixtures)  # excerpts gave several clips
+model = InstrumentClassifier(tower_channels=[1], encoder={encoder!r})
 with torch.inference_mode():
-    expected, expected_first = alone.encode(as_float(waves), first_midend=True)
+    expected, expected_first = model.encode(as_float(waves), first_midend=True)
 same = torch.allclose(encoded, expected, atol=1e-4) and torch.allclose(first.float(), expected_first.float(), atol=1e-2)
-print("GATHERED", t.global_rank, len(waves) > 2 * 3 * 2, same)
+print("GATHERED", t.global_rank, loaded, len(waves) > 2 * 3 * 2, same)
 """
     (tmp_path / "ddp_encode.py").write_text(script)  # DDP relaunches this file for rank 1
     proc = subprocess.run([sys.executable, str(tmp_path / "ddp_encode.py")], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert "GATHERED 0 True True" in proc.stdout, proc.stderr[-3000:]
-    assert "GATHERED 1 True True" in proc.stdout, proc.stderr[-3000:]
+    assert "GATHERED 0 True True True" in proc.stdout, proc.stderr[-3000:]
+    assert "GATHERED 1 True True True" in proc.stdout, proc.stderr[-3000:]
 
 
 # ---------------------------------------------------------------- PANNs checkpoint fetch
