@@ -110,6 +110,19 @@ def test_mixture_dirs_add_every_3s_clip_of_each_excerpt_with_all_its_labels(rend
     assert mixed.train_sources.tolist() == [0] * len(plain.train_set) + [-1] * sum(clips)
 
 
+def test_computing_embeddings_leaves_the_global_random_numbers_that_training_draws_next_as_they_were(rendered):
+    """Training draws augmentation and dropout from the global generator after the data's setup: the models the data
+    module builds to compute embeddings must not move it, or a change in how it computes them changes the weights."""
+    plain = datamodule(rendered)
+    encoded = IrmasDataModule(train_dirs=plain.hparams.train_dirs, val_dirs=plain.hparams.val_dirs, batch_size=8,
+                              encoder="MSD_musicnn/pooled")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    encoded.setup("fit")
+    assert encoded.train_set.tensors[2].abs().amax() > 0  # it did compute embeddings
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_random_eq_adds_one_smooth_bounded_curve_per_clip():
     torch.manual_seed(0)
     system = tiny_system(eq_db=12.0)

@@ -95,6 +95,16 @@ def _all_gather_rows(mine: torch.Tensor, rows_of: list[torch.Tensor], out: torch
             out[rows] = part[:len(rows)]
 
 
+def _encoder_model(encoder: str, noise_db: float | None):
+    """A model to compute encoder embeddings with, built without drawing from the global random generator (a module's
+    initial weights do): training draws its augmentation and dropout from it after `setup`, so how the data module
+    computes embeddings must not move them."""
+    from irmas.model import InstrumentClassifier
+
+    with torch.random.fork_rng(devices=[]):
+        return InstrumentClassifier(tower_channels=[1], encoder=encoder, encoder_noise_db=noise_db)
+
+
 def collate(batch: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
     """Stack a batch of (clip, targets[, embedding]) and turn the int16 clips into float32."""
     columns = [torch.stack(column) for column in zip(*batch)]
@@ -424,7 +434,6 @@ class IrmasDataModule(L.LightningDataModule):
         own, so recipes that share a network share its cache. Clips already in the `embedding_cache` are read from
         it; the rest are computed, each process its share, with one log-mel for every network that lacks them.
         `only`: embed these clips alone; the other rows are zeros."""
-        from irmas.model import InstrumentClassifier
         from irmas.musicnn import LAYER_DIMS, parse_encoder
 
         hp = self.hparams
@@ -432,7 +441,7 @@ class IrmasDataModule(L.LightningDataModule):
             return []
         specs, noise_db, folder = hp.encoder.split("+"), hp.encoder_noise_db, hp.embedding_cache
         layers = [layer for _, layer in parse_encoder(hp.encoder)]
-        model = InstrumentClassifier(tower_channels=[1], encoder=hp.encoder, encoder_noise_db=noise_db)
+        model = _encoder_model(hp.encoder, noise_db)
         tunable = {id(net) for net, _ in model.encoder.tunable_midends()}
         firsts = [bool(hp.midend_inputs) and id(net) in tunable for net in model.encoder.networks]
         if hp.midend_inputs and not any(firsts):
@@ -448,8 +457,7 @@ class IrmasDataModule(L.LightningDataModule):
         union = [i for i in wanted if i in missing]
         computing = [j for j, rows in enumerate(todo) if rows] or list(range(len(specs)))  # all: for the shapes
         if len(computing) < len(specs):
-            model = InstrumentClassifier(tower_channels=[1], encoder="+".join(specs[j] for j in computing),
-                                         encoder_noise_db=noise_db)
+            model = _encoder_model("+".join(specs[j] for j in computing), noise_db)
         computed = self._encode_shared(model, waves, union, any(firsts[j] for j in computing))
         embedded = computed[0].split([LAYER_DIMS[layers[j]] for j in computing], dim=1)
         first_of = iter(computed[1].unbind(dim=1) if len(computed) > 1 else ())
