@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export to
-# checkpoints/, calibrate. 46.2 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-07;
-# peak RSS 11.2 GB; 42.3 before musicnn's mid-end was fine-tuned, which costs about a sixth more per epoch and keeps
-# each clip's first mid-end layer output). The bundled checkpoint is this script's output on that VM, byte for byte
-# (weights, threshold; the card's results were written afterwards). Another CPU gives other weights
-# (floating-point sums differ in the last bits, and training carries that on), whose figures on unheard banks
-# differ by about what another seed's do.
+# checkpoints/, calibrate. 43.5 minutes on the 2-core AMD EPYC VM from an empty data/ in a fresh clone (2026-12-07;
+# peak RSS 12.2 GB; 44.4 and 46.2 in two runs before it that morning and night: the VM's speed drifts by a tenth and
+# more from hour to hour). The bundled checkpoint is this script's output on that VM, byte for byte (weights,
+# threshold; the card's results were written afterwards). Another CPU gives other weights (floating-point sums differ
+# in the last bits, and training carries that on), whose figures on unheard banks differ by about what another
+# seed's do.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
