@@ -24,7 +24,7 @@ from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES, name
 from irmas.memory import limit_malloc_arenas, release_freed_memory
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
-from irmas.predict import WINDOW_SECONDS, Prediction, predict_waveform
+from irmas.predict import LATEST_SECONDS, Prediction, predict_latest, predict_waveform
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
     import spaces
@@ -36,7 +36,7 @@ except ImportError:
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_MB = 200  # a 10-minute 48 kHz 24-bit stereo wav (the longest audio.MAX_SECONDS allows) is ~173 MB
-LIVE_SECONDS = WINDOW_SECONDS  # sliding window of the live view
+LIVE_SECONDS = LATEST_SECONDS  # the live view keeps this much of the latest audio and answers about it
 STREAM_SECONDS = 1.0  # the microphone's audio arrives in chunks this long
 MISSED_SECONDS = 1.5 * STREAM_SECONDS  # microphone audio lost beyond this (a chunk, and arrival jitter) is said
 LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
@@ -117,7 +117,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         listened = f"Listened to {heard['seconds']:.0f} s; the answer is about the last {LIVE_SECONDS:g} s."
         if len(audio) < model.sample_rate * 0.5 or np.max(np.abs(audio)) < 1e-4:
             return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}"
-        prediction = predict_waveform(model, audio)
+        prediction = predict_latest(model, audio)
         notices = heard.get("notices") or [None]
         coarse = f"\n\n{notices[-1]}" if all(notices) else ""
         return (label_values(prediction), probabilities_bar(prediction),

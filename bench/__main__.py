@@ -1,4 +1,4 @@
-"""`python -m bench [inference features startup load training accuracy robustness others]`: print the README's tables.
+"""`python -m bench [inference features startup load training accuracy robustness others live]`: print the README's tables.
 
 The default run takes a few minutes on 2 cores; `--repeat` trades time for steadier medians.
 """
@@ -10,7 +10,7 @@ import importlib
 
 from .common import machine
 
-ALL = ("inference", "features", "startup", "load", "training", "accuracy", "robustness", "others")
+ALL = ("inference", "features", "startup", "load", "training", "accuracy", "robustness", "others", "live")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -24,6 +24,8 @@ HOP_SECONDS = 1.5
 STRETCH_SECONDS = 20.0  # the longest IRMAS test excerpt: recordings up to this long are averaged whole
 BATCH_SIZE = 32
 MAX_WINDOW_BOOST_DB = 40.0  # a window quieter than this under the recording's peak is near-silence: not raised further
+LATEST_SECONDS = 5.0  # the live view's answer is about this much of the latest audio...
+LATEST_HOP_SECONDS = 1.0  # ...as the mean of its 3 s windows this far apart (`bench live` chose both)
 
 
 @dataclass
@@ -142,6 +144,16 @@ def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seco
         timeline=timeline, window_starts=starts / sr, threshold=model.threshold if threshold is None else threshold,
         duration=len(waveform) / sr, notices=list(notices or []),
     )
+
+
+def predict_latest(model: InstrumentClassifier, audio: np.ndarray, seconds: float = LATEST_SECONDS,
+                   hop_seconds: float = LATEST_HOP_SECONDS) -> Prediction:
+    """The live view's answer on the audio heard so far: the mean over the 3 s windows of its latest `seconds`.
+
+    One 3 s window alone gave an answer that changed with every new second: an instrument near the threshold came
+    and went. Several overlapping windows steady it, at the cost of naming a new instrument a little later.
+    """
+    return predict_waveform(model, audio[-int(seconds * model.sample_rate):], hop_seconds=hop_seconds)
 
 
 def predict_file(model: InstrumentClassifier, path: str | os.PathLike, **kwargs) -> Prediction:

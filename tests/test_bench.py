@@ -113,3 +113,29 @@ def test_others_benchmark_plays_each_unheard_instrument_alone_and_counts_every_c
     named = [int(r[2].split(" / ")[0]) for r in rows]
     assert all(r[2].endswith("/ 2") for r in rows) and all(0 <= n <= 2 for n in named)
     assert f"({sum(named) / 4:.2f} of 4" in report
+
+
+def test_live_benchmark_counts_changes_and_the_seconds_an_answer_takes_to_follow_new_music():
+    from bench.live import changes_per_minute, seconds_to_follow
+
+    probabilities = np.zeros(11)
+    answers = [(frozenset(named), probabilities) for named in
+               ["", "a", "a", "a", "ab", "a", "a", "b", "b", "b"]]  # after each second
+    # from the third second on: a a ab a a b b b, 3 changes in 7 steps of a second
+    assert changes_per_minute(answers) == pytest.approx(60 * 3 / 7)
+    # the music changes after 5 s; the answer names b without a from second 8 on, and keeps doing so
+    assert seconds_to_follow(answers, 5, {"a"}, {"b"}) == 3
+    assert np.isnan(seconds_to_follow(answers[:8] + answers[4:5], 5, {"a"}, {"b"}))  # a at the end again
+
+
+def test_live_benchmark_replays_each_rule_on_every_excerpt_and_pair(rendered, tmp_path):
+    from bench.live import RULES, run
+
+    report = run(sets=[("rendered", rendered / "FluidR3_GM" / "test"), ("absent", tmp_path / "none")],
+                 per_set=4, pairs=2)
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in report.splitlines() if line.startswith("| rendered")]
+    assert [r[1] for r in rows] == list(RULES)
+    for r in rows:
+        assert float(r[2]) >= 0 and 0 <= float(r[3]) <= 1 and float(r[6]) > 0
+        followed, never = r[4], int(r[5].split(" of ")[0])
+        assert r[5].endswith(" of 2") and (followed == "-") == (never == 2)

@@ -4,7 +4,8 @@ import soundfile as sf
 import torch
 
 from irmas.hub import load_model
-from irmas.predict import frame_windows, level_windows, predict_file, predict_waveform, strongest_stretch_mean
+from irmas.predict import (frame_windows, level_windows, predict_file, predict_latest, predict_waveform,
+                           strongest_stretch_mean)
 from tests.conftest import ROOT, tone
 
 
@@ -26,6 +27,21 @@ def test_probabilities_of_a_recording_up_to_20s_are_the_mean_of_its_window_timel
     assert np.allclose(pred.probabilities, pred.timeline.mean(axis=0))
     assert not np.allclose(pred.timeline[0], pred.timeline[-1])  # windows differ: a real timeline
     assert list(pred.window_starts) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_the_live_answer_is_the_mean_of_overlapping_windows_of_the_latest_5s_and_nothing_older(tiny_model):
+    """The Live tab's answer steadies over several windows, yet audio older than its 5 s leaves it unchanged."""
+    rng = np.random.default_rng(2)
+    latest = np.concatenate([tone(2.0, freq=330.0), 0.3 * rng.standard_normal(3 * 22050).astype(np.float32)])
+    after_noise = predict_latest(tiny_model, np.concatenate([rng.standard_normal(4 * 22050).astype(np.float32),
+                                                             latest]))
+    after_tone = predict_latest(tiny_model, np.concatenate([tone(1.0, freq=880.0), latest]))
+    assert list(after_noise.window_starts) == [0.0, 1.0, 2.0] and after_noise.duration == pytest.approx(5.0)
+    assert np.allclose(after_noise.probabilities, after_noise.timeline.mean(axis=0))
+    assert not np.allclose(after_noise.timeline[0], after_noise.timeline[-1])
+    assert np.array_equal(after_noise.timeline, after_tone.timeline)
+    first_seconds = predict_latest(tiny_model, latest[:2 * 22050])  # before a whole window: one, zero-padded
+    assert list(first_seconds.window_starts) == [0.0]
 
 
 def test_a_long_recording_keeps_an_instrument_heard_through_one_20s_stretch_but_not_a_lone_window():
