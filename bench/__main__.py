@@ -1,4 +1,4 @@
-"""`python -m bench [inference features startup load training accuracy robustness others live]`: print the README's tables.
+"""Print the README's tables: `python -m bench [BENCH ...]`, any of the names in ALL (default: all of them).
 
 The default run takes a few minutes on 2 cores; `--repeat` trades time for steadier medians.
 """

@@ -4,8 +4,14 @@ import soundfile as sf
 import torch
 
 from irmas.hub import load_model
-from irmas.predict import (frame_windows, level_windows, predict_file, predict_latest, predict_waveform,
-                           strongest_stretch_mean)
+from irmas.predict import (
+    frame_windows,
+    level_windows,
+    predict_file,
+    predict_latest,
+    predict_waveform,
+    strongest_stretch_mean,
+)
 from tests.conftest import ROOT, tone
 
 
