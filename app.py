@@ -108,20 +108,21 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         return {"audio": np.concatenate([audio, samples])[-int(LIVE_SECONDS * model.sample_rate):],
                 "seconds": seconds, "notices": chunk_notices, "started": started, "arrived": arrived}
 
-    def classify_live(heard):
+    def classify_live(heard, named_before):
         """Every second while recording (a timer, apart from the stream): the verdict on the last LIVE_SECONDS,
-        and the coarse-audio notice when every chunk of them was coarse (the microphone's gain is far down)."""
+        and the coarse-audio notice when every chunk of them was coarse (the microphone's gain is far down).
+        `named_before`, what the previous verdict named, is held a little under the threshold."""
         if not heard:
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         audio = heard["audio"]
         listened = f"Listened to {heard['seconds']:.0f} s; the answer is about the last {LIVE_SECONDS:g} s."
         if len(audio) < model.sample_rate * 0.5 or np.max(np.abs(audio)) < 1e-4:
-            return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}"
-        prediction = predict_latest(model, audio)
+            return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}", ()
+        prediction = predict_latest(model, audio, named_before=named_before or ())
         notices = heard.get("notices") or [None]
         coarse = f"\n\n{notices[-1]}" if all(notices) else ""
         return (label_values(prediction), probabilities_bar(prediction),
-                f"**{prediction.summary}** {listened}{missed_audio(heard)}{coarse}")
+                f"**{prediction.summary}** {listened}{missed_audio(heard)}{coarse}", tuple(prediction.detected))
 
     def missed_audio(heard) -> str:
         """A sentence when chunks of the recording never reached the app: Gradio drops those that arrive while
@@ -176,13 +177,15 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             live_label = gr.Label(num_top_classes=5, label="Now playing", show_heading=False)
             live_bars = gr.Plot(label="Probabilities")
             heard = gr.State(None)
+            named_before = gr.State(())  # what the last live verdict named
             tick = gr.Timer(1.0, active=False)
-            mic.start_recording(lambda: (None, gr.Timer(active=True)), None, [heard, tick], api_visibility="private")
+            mic.start_recording(lambda: (None, (), gr.Timer(active=True)), None, [heard, named_before, tick],
+                                api_visibility="private")
             mic.stream(listen, [mic, heard], heard, stream_every=STREAM_SECONDS, time_limit=600,
                        api_visibility="private")
             mic.stop_recording(lambda: gr.Timer(active=False), None, tick, api_visibility="private")
-            tick.tick(classify_live, heard, [live_label, live_bars, live_verdict], api_visibility="private",
-                      show_progress="hidden")
+            tick.tick(classify_live, [heard, named_before], [live_label, live_bars, live_verdict, named_before],
+                      api_visibility="private", show_progress="hidden")
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 

@@ -26,6 +26,15 @@ BATCH_SIZE = 32
 MAX_WINDOW_BOOST_DB = 40.0  # a window quieter than this under the recording's peak is near-silence: not raised further
 LATEST_SECONDS = 5.0  # the live view's answer is about this much of the latest audio...
 LATEST_HOP_SECONDS = 1.0  # ...as the mean of its 3 s windows this far apart (`bench live` chose both)
+LATEST_HOLD = 0.05  # an instrument the live view names stays named until it falls this far under the threshold
+
+
+def named(labels: list[str], probabilities: np.ndarray, threshold: float, named_before: tuple[str, ...] = (),
+          hold: float = 0.0) -> list[str]:
+    """Labels at or above the threshold, most probable first; those in `named_before` down to `threshold - hold`."""
+    order = np.argsort(-probabilities)
+    return [labels[i] for i in order if probabilities[i] >= threshold
+            or (labels[i] in named_before and probabilities[i] >= threshold - hold)]
 
 
 @dataclass
@@ -37,12 +46,13 @@ class Prediction:
     threshold: float
     duration: float  # seconds of audio analysed
     notices: list[str] = field(default_factory=list)  # sentences on how well the input could be heard (irmas.audio)
+    named_before: tuple[str, ...] = ()  # what the previous live answer named: kept down to threshold - hold
+    hold: float = 0.0
 
     @property
     def detected(self) -> list[str]:
         """Labels at or above the threshold, most probable first; empty when none of them is heard."""
-        order = np.argsort(-self.probabilities)
-        return [self.labels[i] for i in order if self.probabilities[i] >= self.threshold]
+        return named(self.labels, self.probabilities, self.threshold, self.named_before, self.hold)
 
     @property
     def summary(self) -> str:
@@ -147,13 +157,18 @@ def predict_waveform(model: InstrumentClassifier, waveform: np.ndarray, hop_seco
 
 
 def predict_latest(model: InstrumentClassifier, audio: np.ndarray, seconds: float = LATEST_SECONDS,
-                   hop_seconds: float = LATEST_HOP_SECONDS) -> Prediction:
-    """The live view's answer on the audio heard so far: the mean over the 3 s windows of its latest `seconds`.
+                   hop_seconds: float = LATEST_HOP_SECONDS, named_before: tuple[str, ...] | list[str] = (),
+                   hold: float = LATEST_HOLD) -> Prediction:
+    """The live view's answer on the audio heard so far: the mean over the 3 s windows of its latest `seconds`;
+    an instrument the previous answer named (`named_before`) stays named until it falls `hold` under the threshold.
 
     One 3 s window alone gave an answer that changed with every new second: an instrument near the threshold came
-    and went. Several overlapping windows steady it, at the cost of naming a new instrument a little later.
+    and went. Several overlapping windows steady it, at the cost of naming a new instrument a little later, and
+    the hold keeps one that hovers about the threshold from coming and going.
     """
-    return predict_waveform(model, audio[-int(seconds * model.sample_rate):], hop_seconds=hop_seconds)
+    prediction = predict_waveform(model, audio[-int(seconds * model.sample_rate):], hop_seconds=hop_seconds)
+    prediction.named_before, prediction.hold = tuple(named_before), hold
+    return prediction
 
 
 def predict_file(model: InstrumentClassifier, path: str | os.PathLike, **kwargs) -> Prediction:

@@ -128,6 +128,15 @@ def test_live_benchmark_counts_changes_and_the_seconds_an_answer_takes_to_follow
     assert np.isnan(seconds_to_follow(answers[:8] + answers[4:5], 5, {"a"}, {"b"}))  # a at the end again
 
 
+def test_live_benchmark_holds_a_named_instrument_as_the_app_does():
+    from bench.live import answers
+
+    probabilities = [np.array([p, 0.0]) for p in (0.35, 0.28, 0.25, 0.28, 0.33)]
+    said = answers(probabilities, ["a", "b"], 0.31, hold=0.05)
+    assert [sorted(named) for named, _ in said] == [["a"], ["a"], [], [], ["a"]]
+    assert [sorted(n) for n, _ in answers(probabilities, ["a", "b"], 0.31, hold=0.0)] == [["a"], [], [], [], ["a"]]
+
+
 def test_live_benchmark_replays_each_rule_on_every_excerpt_and_pair(rendered, tmp_path):
     from bench.live import RULES, run
 

@@ -7,6 +7,7 @@ from irmas.hub import load_model
 from irmas.predict import (
     frame_windows,
     level_windows,
+    named,
     predict_file,
     predict_latest,
     predict_waveform,
@@ -48,6 +49,24 @@ def test_the_live_answer_is_the_mean_of_overlapping_windows_of_the_latest_5s_and
     assert np.array_equal(after_noise.timeline, after_tone.timeline)
     first_seconds = predict_latest(tiny_model, latest[:2 * 22050])  # before a whole window: one, zero-padded
     assert list(first_seconds.window_starts) == [0.0]
+
+
+def test_the_live_answer_keeps_what_it_named_until_it_falls_the_hold_under_the_threshold(tiny_model):
+    """An instrument hovering about the threshold stays named, rather than coming and going every second; one
+    the previous answer did not name still needs the threshold."""
+    labels = ["a", "b", "c"]
+    hovering = np.array([0.30, 0.27, 0.10])
+    assert named(labels, hovering, 0.31) == []
+    assert named(labels, hovering, 0.31, ("a", "c"), hold=0.05) == ["a"]  # c fell far under: dropped
+    assert named(labels, hovering, 0.31, ("b",), hold=0.05) == ["b"]
+    assert named(labels, hovering, 0.31, ("b",), hold=0.03) == []
+    assert named(labels, np.array([0.5, 0.27, 0.4]), 0.31, ("b",), hold=0.05) == ["a", "c", "b"]
+    audio = tone(5.0, freq=330.0)
+    fresh = predict_latest(tiny_model, audio)
+    everything = predict_latest(tiny_model, audio, named_before=tiny_model.labels, hold=1.0)
+    assert np.array_equal(fresh.probabilities, everything.probabilities)
+    assert set(everything.detected) == set(tiny_model.labels) != set(fresh.detected)
+    assert predict_latest(tiny_model, audio, named_before=tiny_model.labels, hold=0.0).detected == fresh.detected
 
 
 def test_a_long_recording_keeps_an_instrument_heard_through_one_20s_stretch_but_not_a_lone_window():
