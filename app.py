@@ -24,7 +24,7 @@ from irmas.hub import LoadedModel, load_model
 from irmas.labels import NAMES, name
 from irmas.memory import limit_malloc_arenas, release_freed_memory
 from irmas.plots import band_spectrograms, probabilities_bar, timeline
-from irmas.predict import LATEST_SECONDS, Prediction, predict_latest, predict_waveform
+from irmas.predict import LATEST_HOLD, LATEST_SECONDS, Prediction, predict_latest, predict_waveform
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
     import spaces
@@ -171,7 +171,9 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             audio.upload(analyse, audio, outputs, api_visibility="private")
             audio.stop_recording(analyse, audio, outputs, api_visibility="private")
         with gr.Tab("Live"):
-            gr.Markdown(f"Listens to the microphone and updates every second over the last {LIVE_SECONDS:g} s.")
+            gr.Markdown(f"Listens to the microphone and updates every second over the last {LIVE_SECONDS:g} s. "
+                        f"An instrument it names stays named until its probability falls {LATEST_HOLD:g} under "
+                        "the threshold.")
             mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="mic")
             live_verdict = gr.Markdown("", elem_id="live-verdict")
             live_label = gr.Label(num_top_classes=5, label="Now playing", show_heading=False)

@@ -70,3 +70,27 @@ def test_several_clients_at_once(app_url, tmp_path):
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         labels = list(pool.map(call, paths))
     assert all(len(lbl["confidences"]) == 5 for lbl in labels)
+
+
+def test_the_live_view_keeps_naming_an_instrument_it_named_until_it_falls_the_hold_under_the_threshold(
+        tiny_model_dir):
+    """The Live tab's tick passes what its last verdict named back in: named at the threshold, kept a little under."""
+    from app import build_demo
+    from irmas.hub import LoadedModel
+    from irmas.model import InstrumentClassifier
+    from irmas.predict import LATEST_HOLD, predict_latest
+
+    model = InstrumentClassifier.from_pretrained(str(tiny_model_dir), strict=True).eval()
+    audio = tone(5.0, freq=330.0)
+    probabilities = predict_latest(model, audio).probabilities
+    top = int(np.argmax(probabilities))
+    model.threshold = float(probabilities[top]) + LATEST_HOLD / 2  # the top instrument sits just under it
+    demo = build_demo(LoadedModel(model, "local", str(tiny_model_dir)))
+    classify = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "classify_live")
+    heard = {"audio": audio, "seconds": 5.0, "notices": [None], "started": 0.0, "arrived": 5.0}
+    *_, verdict, named = classify(heard, ())
+    assert named == () and "None of the 11 instruments is heard" in verdict
+    *_, verdict, named = classify(heard, (model.labels[top],))
+    assert named == (model.labels[top],) and verdict.startswith("**Heard:")
+    model.threshold = float(probabilities[top]) + 2 * LATEST_HOLD  # too far under: dropped
+    assert classify(heard, (model.labels[top],))[-1] == ()
