@@ -251,8 +251,17 @@ def test_embedding_cache_is_read_back_and_completed(rendered, tmp_path):
     torch.testing.assert_close(again.train_set.tensors[2][1:], encoded[1:])
     assert torch.all(again.train_set.tensors[2][0] == 7.0)
     # clips it has not seen are encoded and added; the others keep their embeddings
+    shards = cache.shards()
     more = setup(["FluidR3_GM", "MuseScore_General"])
     assert len(cache.load()) > len(stored)
+    # a run adds shards of the clips it encoded alone, and reads back only the clips it asks for
+    assert cache.shards()[:len(shards)] == shards and len(cache.shards()) > len(shards)
+    added = 0
+    for shard in cache.shards()[len(shards):]:
+        with np.load(shard) as new:
+            added += len(new["keys"])
+    assert added == len(cache.load()) - len(stored)
+    assert set(cache.load({marked, "not a clip"})) == {marked} and np.all(cache.load({marked})[marked] == 7.0)
     model = InstrumentClassifier(tower_channels=TINY_CHANNELS, encoder="MTT_musicnn")
     new_waves, _, new_encoded = more.train_set.tensors
     torch.testing.assert_close(new_encoded[-2:], model.encode(as_float(new_waves[-2:])), atol=1e-5, rtol=1e-5)

@@ -289,8 +289,8 @@ if t.global_rank == 0:
 def test_ddp_processes_share_the_decoding_and_the_encoding_of_embeddings_and_first_mid_end_outputs(tmp_path, rendered):
     """Each process decodes every other file and encodes every other clip (both networks from one log-mel), then
     all-gathers them, a few clips at a time (GATHER_ROWS): both processes must end up with every clip in the order
-    one process loads them (excerpts cut into several clips, an unreadable file skipped) and with each clip's own
-    embedding and first mid-end layer output."""
+    one process loads them (excerpts cut into several clips, an unreadable file skipped), mixed, noised and
+    quantised as one process does it, and with each clip's own embedding and first mid-end layer output."""
     excerpts = tmp_path / "excerpts"
     shutil.copytree(rendered / "FluidR3_GM" / "test", excerpts)
     (excerpts / "broken.wav").write_bytes(b"RIFF not audio")
@@ -311,15 +311,19 @@ t = L.Trainer(max_epochs=1, accelerator="cpu", devices=2, strategy="ddp", limit_
               limit_val_batches=1, logger=False, enable_progress_bar=False, default_root_dir={str(tmp_path)!r})
 system = tiny_system(encoder={encoder!r}, midend_lr=1e-3, unfreeze_epoch=0)
 train_dir = {str(rendered / "FluidR3_GM" / "train")!r}
-data = IrmasDataModule(train_dirs=[train_dir], mixture_dirs=[{str(excerpts)!r}],
-                       val_dirs=[{str(rendered / "MuseScore_General" / "train")!r}], batch_size=4,
-                       encoder={encoder!r}, midend_inputs=True)
+stored = dict(train_dirs=[train_dir], mixture_dirs=[{str(excerpts)!r}], source_mixtures=6, noise_share=0.5,
+              quantize_share=0.5, val_dirs=[{str(rendered / "MuseScore_General" / "train")!r}], batch_size=4)
+data = IrmasDataModule(**stored, encoder={encoder!r}, midend_inputs=True)
 t.fit(system, data)
 waves, targets, encoded, first = data.train_set.tensors
 solo, mixtures = read_training(Path(train_dir)), read_testing(Path({str(excerpts)!r}))
 alone, alone_targets, skipped = load_clips(solo + mixtures, whole=[False] * len(solo) + [True] * len(mixtures))
-loaded = torch.equal(waves, alone) and torch.equal(targets, alone_targets) and skipped == 1
-loaded = loaded and len(waves) > len(solo) + len(mixtures)  # excerpts gave several clips
+one_process = IrmasDataModule(**stored)  # no trainer: one process loads, mixes, adds noise and quantises alone
+one_process.setup("fit")
+loaded = all(torch.equal(a, b) for a, b in zip(data.train_set.tensors[:2], one_process.train_set.tensors))
+loaded = loaded and len(waves) == len(alone) + 6 and skipped == 1 and torch.equal(targets[:-6], alone_targets)
+loaded = loaded and bool((targets[-6:].sum(1) >= 2).all()) and not torch.equal(waves[:-6], alone)  # noise, quantised
+loaded = loaded and len(waves) > len(solo) + len(mixtures) + 6  # excerpts gave several clips
 model = InstrumentClassifier(tower_channels=[1], encoder={encoder!r})
 with torch.inference_mode():
     expected, expected_first = model.encode(as_float(waves), first_midend=True)
@@ -496,7 +500,9 @@ def test_tilt_clips_brightens_or_darkens_a_share_of_clips_by_their_content():
 
     torch.manual_seed(0)
     noise = torch.round(torch.randn(200, 66150).clamp(-4, 4) / 4 * PCM_SCALE).to(torch.int16)
-    tilted = tilt_clips(noise, share=0.5, max_slope=3.0, seed=0)
+    stored = noise.clone()
+    tilted = tilt_clips(stored, share=0.5, max_slope=3.0, seed=0)
+    assert tilted is stored  # in place: a copy of every training clip would double training's memory
     changed = (tilted != noise).any(dim=1)
     assert 70 < int(changed.sum()) < 130  # about half
     assert tilted.dtype == torch.int16 and (tilted.abs().amax(dim=1)[changed] == PCM_SCALE).all()
@@ -515,7 +521,7 @@ def test_tilt_clips_brightens_or_darkens_a_share_of_clips_by_their_content():
     # a clip's fate follows from its samples and the seed: in another position, in another set, the same
     again = tilt_clips(torch.cat([noise[100:], noise[:100]]), share=0.5, max_slope=3.0, seed=0)
     assert torch.equal(again, torch.cat([tilted[100:], tilted[:100]]))
-    assert not torch.equal(tilt_clips(noise, share=0.5, max_slope=3.0, seed=1), tilted)
+    assert not torch.equal(tilt_clips(noise.clone(), share=0.5, max_slope=3.0, seed=1), tilted)
 
 
 def test_noise_clips_adds_coloured_noise_to_a_share_at_the_asked_signal_to_noise_ratio():
@@ -524,7 +530,9 @@ def test_noise_clips_adds_coloured_noise_to_a_share_at_the_asked_signal_to_noise
     t = torch.arange(66150) / 22050
     tones = torch.stack([torch.sin(2 * torch.pi * (200 + 3 * i) * t) for i in range(200)])  # distinct clips
     clean = torch.round(tones * 0.5 * PCM_SCALE).to(torch.int16)
-    noisy = noise_clips(clean, share=0.5, snr_db=(10.0, 30.0), seed=0)
+    stored = clean.clone()
+    noisy = noise_clips(stored, share=0.5, snr_db=(10.0, 30.0), seed=0)
+    assert noisy is stored  # in place
     changed = (noisy != clean).any(dim=1)
     assert 70 < int(changed.sum()) < 130  # about half
     assert torch.equal(noisy[~changed], clean[~changed])
@@ -548,7 +556,7 @@ def test_quantize_clips_stores_a_share_as_8_bit_or_quiet_16_bit_files_hold_them(
 
     torch.manual_seed(0)
     music = torch.round(torch.randn(400, 22050).clamp(-4, 4) / 4 * PCM_SCALE).to(torch.int16)
-    stored = quantize_clips(music, share=0.25, seed=0)
+    stored = quantize_clips(music.clone(), share=0.25, seed=0)
     changed = (stored != music).any(dim=1)
     assert 60 < int(changed.sum()) < 140  # about a quarter
     assert torch.equal(stored[~changed], music[~changed])
@@ -583,7 +591,8 @@ def test_source_mixtures_sum_clips_of_different_classes_from_different_sources()
         assert sorted(i % n_classes for i in parts) == sorted(torch.nonzero(labels).flatten().tolist())
         levels = torch.tensor([float(mix[100 + 10 * i]) for i in parts])
         assert levels.max() / levels.min() < 10 ** (6.5 / 20)  # equal loudness within +-3 dB, whatever the clip's
-    again_x, again_y = source_mixtures(waves, targets, sources, n=200, seed=0)
+    again_x, again_y = torch.ones(200, 22050, dtype=torch.int16), torch.ones(200, 11)  # rows to write them into
+    source_mixtures(waves, targets, sources, n=200, seed=0, out=(again_x, again_y))
     assert torch.equal(again_x, x) and torch.equal(again_y, y)
     assert not torch.equal(source_mixtures(waves, targets, sources, n=200, seed=1)[0], x)
 

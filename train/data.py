@@ -33,9 +33,10 @@ PCM_SCALE = 32767  # clips are held as 16-bit PCM of the peak-normalised audio (
 
 
 def load_clips(examples: list[Example], desc: str = "load", whole: bool | list[bool] = False,
-               origins: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+               origins: list[int] | None = None, spare_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Decode, normalise and fit each file to 3 s; returns int16 waveforms (`as_float` turns a batch back into
-    float32), multi-hot targets and the number of files skipped.
+    float32), multi-hot targets and the number of files skipped. `spare_rows`: that many zero rows after the
+    files' clips, for clips made from them later (adding rows afterwards would copy every clip).
 
     `whole` (for all files, or one flag per file): cut a file into every consecutive 3 s clip instead (a
     multi-label excerpt of 5-20 s gives 1-6 clips, all with its labels). `origins`, if given, gets the index of
@@ -46,7 +47,7 @@ def load_clips(examples: list[Example], desc: str = "load", whole: bool | list[b
     # clips each (8 GB) ran out of 24 GB.
     flags = whole if isinstance(whole, list) else [whole] * len(examples)
     counts = [_clip_count(ex.path, w) for ex, w in zip(examples, flags)]
-    waves = np.zeros((sum(counts), CLIP_SAMPLES), dtype=np.int16)
+    waves = np.zeros((sum(counts) + spare_rows, CLIP_SAMPLES), dtype=np.int16)
     targets = np.zeros((len(waves), len(CODES)), dtype=np.float32)
     n, skipped = 0, 0
     for index, (ex, cut) in enumerate(tqdm(list(zip(examples, flags)), desc=desc, unit="file", leave=False)):
@@ -59,8 +60,9 @@ def load_clips(examples: list[Example], desc: str = "load", whole: bool | list[b
         # cut at a whole number of clips, so frame_windows adds no overlapping tail window
         keep = max(1, len(y) // CLIP_SAMPLES) * CLIP_SAMPLES if cut else CLIP_SAMPLES
         clips, _ = frame_windows(y[:keep], CLIP_SAMPLES, CLIP_SAMPLES)
-        if n + len(clips) > len(waves):  # a header that undercounted: grow (rare, costs one copy)
-            waves = np.concatenate([waves, np.zeros((n + len(clips) - len(waves), CLIP_SAMPLES), np.int16)])
+        if n + len(clips) > len(waves) - spare_rows:  # a header that undercounted: grow (rare, costs one copy)
+            more = n + len(clips) + spare_rows - len(waves)
+            waves = np.concatenate([waves, np.zeros((more, CLIP_SAMPLES), np.int16)])
             targets = np.concatenate([targets, np.zeros((len(waves) - len(targets), len(CODES)), np.float32)])
         waves[n:n + len(clips)] = np.round(clips * PCM_SCALE)
         targets[n:n + len(clips), [CODES.index(c) for c in ex.labels]] = 1.0
@@ -69,7 +71,9 @@ def load_clips(examples: list[Example], desc: str = "load", whole: bool | list[b
             origins.extend([index] * len(clips))
     if skipped:
         warnings.warn(f"{skipped} of {len(examples)} files could not be read and were skipped")
-    return torch.from_numpy(waves[:n]), torch.from_numpy(targets[:n]), skipped
+    waves[n:n + spare_rows] = 0  # rows a header overcounted, now spare
+    targets[n:n + spare_rows] = 0
+    return torch.from_numpy(waves[:n + spare_rows]), torch.from_numpy(targets[:n + spare_rows]), skipped
 
 
 def as_float(waves: torch.Tensor) -> torch.Tensor:
@@ -138,8 +142,8 @@ def _clip_rng(clip: torch.Tensor, seed: int, purpose: str) -> np.random.Generato
 def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -> torch.Tensor:
     """A `share` of the int16 clips through a random spectral tilt (up to `max_slope` dB per octave either way,
     about 1 kHz), peak-normalised again: the same instrument recorded brighter or duller. Done on the stored
-    clips (not on batches) so the encoder branch's embeddings, computed once, hear it too."""
-    out = waves.clone()
+    clips (not on batches) so the encoder branch's embeddings, computed once, hear it too. In place (returns
+    `waves`): a copy of every clip would double the memory training holds."""
     hz = torch.fft.rfftfreq(waves.shape[1], 1 / SAMPLE_RATE).clamp_min(TILT_LOW_HZ)
     octaves = torch.log2(hz / TILT_PIVOT_HZ)
     for i, clip in enumerate(waves):
@@ -150,8 +154,8 @@ def tilt_clips(waves: torch.Tensor, share: float, max_slope: float, seed: int) -
         y = torch.fft.irfft(torch.fft.rfft(clip.double()) * 10 ** (gain_db / 20), n=waves.shape[1])
         peak = y.abs().max()
         if peak > 0:
-            out[i] = torch.round(y / peak * PCM_SCALE).to(torch.int16)
-    return out
+            waves[i] = torch.round(y / peak * PCM_SCALE).to(torch.int16)
+    return waves
 
 
 def quantized_indices(waves: torch.Tensor, share: float, seed: int) -> list[int]:
@@ -162,8 +166,8 @@ def quantized_indices(waves: torch.Tensor, share: float, seed: int) -> list[int]
 def quantize_clips(waves: torch.Tensor, share: float, seed: int) -> torch.Tensor:
     """A `share` of the int16 clips as an 8-bit file (peak -6..0 dBFS) or a quietly recorded 16-bit one
     (-66..-30 dBFS: a few dozen sample values) holds them, peak-normalised again as prediction does. Stored
-    clips, so the encoder branch hears such files too (the system's `quantize_prob` reaches the towers only)."""
-    out = waves.clone()
+    clips, so the encoder branch hears such files too (the system's `quantize_prob` reaches the towers only). In
+    place (returns `waves`), as `tilt_clips`."""
     for i, clip in enumerate(waves):
         rng = _clip_rng(clip, seed, "quantize")
         if rng.random() >= share:
@@ -174,16 +178,15 @@ def quantize_clips(waves: torch.Tensor, share: float, seed: int) -> torch.Tensor
         stored = np.round(clip.numpy() / PCM_SCALE * steps)
         peak = np.abs(stored).max()
         if peak > 0:
-            out[i] = torch.from_numpy(np.round(stored / peak * PCM_SCALE).astype(np.int16))
-    return out
+            waves[i] = torch.from_numpy(np.round(stored / peak * PCM_SCALE).astype(np.int16))
+    return waves
 
 
 def noise_clips(waves: torch.Tensor, share: float, snr_db: tuple[float, float], seed: int) -> torch.Tensor:
     """A `share` of the int16 clips with background noise mixed in, as a room, a fan or a preamp adds it to a real
     recording: noise of power spectrum 1/f^b (b drawn from 0 to 2: white to brown) at a signal-to-noise ratio
     drawn from `snr_db` (clip RMS against noise RMS), peak-normalised again. Labels stay: the instruments are
-    still there. Stored clips, so the encoder branch hears them too."""
-    out = waves.clone()
+    still there. Stored clips, so the encoder branch hears them too. In place (returns `waves`), as `tilt_clips`."""
     n = waves.shape[1]
     hz = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
     hz[0] = hz[1]
@@ -198,8 +201,8 @@ def noise_clips(waves: torch.Tensor, share: float, snr_db: tuple[float, float], 
         if signal_rms == 0:
             continue
         y = y + noise * signal_rms / noise_rms * 10 ** (-rng.uniform(*snr_db) / 20)
-        out[i] = torch.from_numpy(np.round(y / np.abs(y).max() * PCM_SCALE).astype(np.int16))
-    return out
+        waves[i] = torch.from_numpy(np.round(y / np.abs(y).max() * PCM_SCALE).astype(np.int16))
+    return waves
 
 
 class EpochShuffle(DistributedSampler):
@@ -233,9 +236,12 @@ class EpochShuffle(DistributedSampler):
 
 
 class EmbeddingCache:
-    """Encoder embeddings of clips on disk, keyed by a hash of the clip's 16-bit samples: one `.npz` per
-    encoder layer and `musicnn.network_version` (weights, front-end and network code; `<encoder>-<version>.npz`;
-    no pickle), so changed weights or code never return stale embeddings, and edits elsewhere keep them."""
+    """Encoder embeddings of clips on disk, keyed by a hash of the clip's 16-bit samples, per encoder layer and
+    `musicnn.network_version` (weights, front-end and network code), so changed weights or code never return stale
+    embeddings, and edits elsewhere keep them. No pickle: `.npz` shards, `<encoder>-<version>.npz` and then
+    `<encoder>-<version>.<n>.npz`, one a run adds with the clips it encoded. A run reads only the clips it asks for
+    and writes only its new ones: the cache grows with every fold and seed (1.7 GB of first mid-end outputs after
+    six folds), and holding or rewriting all of it in each DDP process ran a 24 GB machine out of memory."""
 
     def __init__(self, folder: str | Path, encoder: str, noise_db: float | None = None, first_midend: bool = False):
         """`first_midend`: the cache of the network's first mid-end layer outputs (float16), not its embeddings."""
@@ -247,41 +253,57 @@ class EmbeddingCache:
             version = musicnn.network_version(encoder.partition("/")[0])
         floor = "" if noise_db is None else f"-noise{noise_db:g}dB{musicnn.NOISE_FLOOR_SEED}"
         what = encoder.replace("/", "-") if not first_midend else f"{encoder.partition('/')[0]}-midend1"
-        self.path = Path(folder) / f"{what}-{version[:12]}{floor}.npz"
+        self.path = Path(folder) / f"{what}-{version[:12]}{floor}.npz"  # the first shard
+
+    def shards(self) -> list[Path]:
+        """The cache's files, oldest first (a later one's entry for a clip wins)."""
+        added = self.path.parent.glob(f"{self.path.stem}.*.npz")
+        added = sorted(p for p in added if p.stem.rpartition(".")[2].isdigit())  # not a .partial being written
+        return ([self.path] if self.path.exists() else []) + added
 
     @staticmethod
     def key(clip: torch.Tensor) -> str:
         return hashlib.blake2b(clip.numpy().tobytes(), digest_size=16).hexdigest()
 
-    def load(self) -> dict[str, np.ndarray]:
-        if not self.path.exists():
-            return {}
-        with np.load(self.path, allow_pickle=False) as stored:
-            return dict(zip(stored["keys"].tolist(), stored["embeddings"]))
+    def load(self, keys: set[str] | None = None) -> dict[str, np.ndarray]:
+        """key -> embedding of every stored clip, or of those of `keys` that are stored."""
+        found: dict[str, np.ndarray] = {}
+        for shard in self.shards():
+            with np.load(shard, allow_pickle=False) as stored:
+                names = stored["keys"].tolist()
+                rows = [i for i, name in enumerate(names) if keys is None or name in keys]
+                if rows:
+                    found.update(zip((names[i] for i in rows), stored["embeddings"][rows]))
+        return found
 
     def save(self, embeddings: dict[str, np.ndarray]) -> None:
+        """Add these clips' entries as a new shard."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.stem + ".partial.npz")
+        path = self.path
+        if path.exists():
+            taken = [int(shard.stem.rpartition(".")[2]) for shard in self.shards()[1:]]
+            path = path.with_name(f"{path.stem}.{max(taken, default=0) + 1:04d}.npz")
+        partial = path.with_name(path.stem + ".partial.npz")
         np.savez(partial, keys=np.array(list(embeddings), dtype="U32"),
                  embeddings=np.stack(list(embeddings.values())))
-        partial.replace(self.path)
+        partial.replace(path)
 
 
-def source_mixtures(waves: torch.Tensor, targets: torch.Tensor, sources: torch.Tensor, n: int,
-                    seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def source_mixtures(waves: torch.Tensor, targets: torch.Tensor, sources: torch.Tensor, n: int, seed: int,
+                    out: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` new clips, each 2 or 3 single-label clips of different classes summed at equal loudness (within
     +-3 dB), drawn from different sources where there are several, with the union of their labels. The rendered
     excerpts play every instrument from one bank; here a sample set's cello meets a General MIDI bank's piano,
     so no instrument can be told by the company it keeps. `sources`: each clip's source index, -1 for clips
-    not to draw from. Returns (int16 clips, multi-hot targets)."""
+    not to draw from. Returns (int16 clips, multi-hot targets), written into `out` where given (n rows each)."""
     rng = np.random.default_rng([seed, n])
     classes = targets.argmax(1).numpy()
     source = sources.numpy()
     by_source_class = {(s, c): np.flatnonzero((source == s) & (classes == c)) for s in np.unique(source[source >= 0])
                        for c in np.unique(classes)}
     by_source_class = {k: v for k, v in by_source_class.items() if len(v)}
-    out_x = torch.empty((n, waves.shape[1]), dtype=torch.int16)
-    out_y = torch.zeros((n, targets.shape[1]), dtype=targets.dtype)
+    out_x, out_y = out or (torch.empty((n, waves.shape[1]), dtype=torch.int16),
+                           torch.zeros((n, targets.shape[1]), dtype=targets.dtype))
     for k in range(n):
         parts, used_sources, used_classes = [], set(), set()
         for _ in range(int(rng.choice([2, 3], p=[0.6, 0.4]))):
@@ -371,15 +393,15 @@ class IrmasDataModule(L.LightningDataModule):
             if not negatives:
                 raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
         origins: list[int] = []
-        x, y = self._load(train + mixtures + negatives, "load train", origins=origins,
+        x, y = self._load(train + mixtures + negatives, "load train", origins=origins, spare_rows=hp.source_mixtures,
                           whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
         dirs = [Path(d).resolve() for d in hp.train_dirs]
         of_example = [next((i for i, d in enumerate(dirs) if d in ex.path.resolve().parents), -1) for ex in train]
         source = torch.tensor([of_example[o] if o < len(train) else -1 for o in origins], dtype=torch.long)
-        if hp.source_mixtures > 0:
-            mixed_x, mixed_y = source_mixtures(x, y, source, hp.source_mixtures, hp.seed)
-            x, y = torch.cat([x, mixed_x]), torch.cat([y, mixed_y])
-            source = torch.cat([source, torch.full((len(mixed_x),), -1)])
+        if hp.source_mixtures > 0:  # into the spare rows after the loaded clips
+            loaded = len(origins)
+            source_mixtures(x[:loaded], y[:loaded], source, hp.source_mixtures, hp.seed, out=(x[loaded:], y[loaded:]))
+            source = torch.cat([source, torch.full((hp.source_mixtures,), -1)])
         self.train_sources = source
         if hp.tilt_share > 0:
             x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
@@ -402,12 +424,12 @@ class IrmasDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(x, y, *self._encoded(x))
 
     def _load(self, examples: list[Example], desc: str, whole: bool | list[bool] = False,
-              origins: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              origins: list[int] | None = None, spare_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """`load_clips` (waveforms, targets), each DDP process decoding every world-th file and all of them then
         gathering every clip: the same clips in the same order, in half the minute the decoding takes."""
         rank, world = self._shard()
         if world == 1:
-            return load_clips(examples, desc, whole, origins)[:2]
+            return load_clips(examples, desc, whole, origins, spare_rows)[:2]
         import torch.distributed as dist
 
         flags = whole if isinstance(whole, list) else [whole] * len(examples)
@@ -418,7 +440,7 @@ class IrmasDataModule(L.LightningDataModule):
                           torch.ones(len(mine_origins), dtype=torch.long))
         dist.all_reduce(counts)
         file_of_row = torch.repeat_interleave(torch.arange(len(examples)), counts)
-        out = torch.zeros((len(file_of_row), CLIP_SAMPLES), dtype=torch.int16)
+        out = torch.zeros((len(file_of_row) + spare_rows, CLIP_SAMPLES), dtype=torch.int16)
         _all_gather_rows(waves, [torch.nonzero(file_of_row % world == r).flatten() for r in range(world)], out)
         del waves
         targets = torch.zeros((len(out), len(CODES)))
@@ -450,7 +472,8 @@ class IrmasDataModule(L.LightningDataModule):
         caches = [[EmbeddingCache(folder, spec, noise_db, first_midend=f) for f in (False, True)[:1 + first]]
                   if folder else [] for spec, first in zip(specs, firsts)]
         keys = {i: EmbeddingCache.key(waves[i]) for i in wanted} if folder else {}
-        known = [[cache.load() for cache in part] for part in caches]
+        asked = set(keys.values())
+        known = [[cache.load(asked) for cache in part] for part in caches]
         todo = [[i for i in wanted if any(keys[i] not in stored for stored in part)] if folder else wanted
                 for part in known]
         missing = set().union(*map(set, todo))
@@ -474,22 +497,24 @@ class IrmasDataModule(L.LightningDataModule):
                     fresh = new[j][k] if rows == union else new[j][k][[position[i] for i in rows]]
                 if rows == list(range(len(waves))):  # every clip computed now: no copy
                     out = fresh
-                else:
-                    cached = torch.from_numpy(np.stack([known[j][k][keys[i]] for i in done])) if done else None
-                    like = cached if fresh is None else fresh
+                else:  # row by row from the cache: a stacked copy of the cached rows would be held twice
+                    like = torch.from_numpy(known[j][k][keys[done[0]]])[None] if fresh is None else fresh
                     out = torch.zeros((len(waves), *like.shape[1:]), dtype=like.dtype)
                     if rows:
                         out[rows] = fresh
-                    if done:
-                        out[done] = cached
+                    for i in done:
+                        out[i] = torch.from_numpy(known[j][k][keys[i]])
+                if folder:
+                    known[j][k] = {}  # its rows are in `out` now
                 if rows and folder and self._shard()[0] == 0:
-                    known[j][k].update(zip((keys[i] for i in rows), fresh.numpy()))
-                    caches[j][k].save(known[j][k])
+                    caches[j][k].save(dict(zip((keys[i] for i in rows), fresh.numpy())))
                 outs.append(out)
             parts.append(outs)
-        encoded = [torch.cat([part[0] for part in parts], dim=1)]
-        if hp.midend_inputs:
-            encoded.append(torch.stack([part[1] for part in parts if len(part) > 1], dim=1))
+        embeddings = [part[0] for part in parts]
+        encoded = [torch.cat(embeddings, dim=1) if len(embeddings) > 1 else embeddings[0]]
+        if hp.midend_inputs:  # (clips, networks, 64, frames); one network's without a copy (1 GB for 40,000 clips)
+            firsts = [part[1] for part in parts if len(part) > 1]
+            encoded.append(torch.stack(firsts, dim=1) if len(firsts) > 1 else firsts[0].unsqueeze(1))
         return encoded
 
     def _encode_shared(self, model, waves: torch.Tensor, todo: list[int], first_midend: bool = False
