@@ -267,30 +267,36 @@ def test_run_killed_mid_epoch_resumes_from_last_with_the_same_final_weights(tmp_
 
 
 def test_ddp_with_two_processes_on_cpu(tmp_path, rendered):
+    """Two processes train; where the shared memory has no room (here: none at all) each keeps its own clips."""
     script = f"""
 import lightning as L, sys
 sys.path.insert(0, {str(ROOT)!r})
+import train.data
 from tests.test_train import tiny_system, datamodule
 from pathlib import Path
+train.data.SHARED_MEMORY = Path({str(tmp_path / "no-shm")!r})
 L.seed_everything(0)
 t = L.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", limit_train_batches=2,
               limit_val_batches=1, logger=False, enable_progress_bar=False, default_root_dir={str(tmp_path)!r})
 system = tiny_system()
-t.fit(system, datamodule(Path({str(rendered)!r})))
-if t.global_rank == 0:
+data = datamodule(Path({str(rendered)!r}))
+t.fit(system, data)
+if t.global_rank == 0 and data.train_set.tensors[0].untyped_storage().filename is None:
     print("DDP-OK", t.world_size, t.current_epoch)
 """
     (tmp_path / "ddp_fit.py").write_text(script)  # DDP relaunches this file for rank 1
     proc = subprocess.run([sys.executable, str(tmp_path / "ddp_fit.py")], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "DDP-OK 2 2" in proc.stdout, proc.stderr[-3000:]
+    assert "has no room for" in proc.stderr
 
 
 def test_ddp_processes_share_the_decoding_and_the_encoding_of_embeddings_and_first_mid_end_outputs(tmp_path, rendered):
     """Each process decodes every other file and encodes every other clip (both networks from one log-mel), then
     all-gathers them, a few clips at a time (GATHER_ROWS): both processes must end up with every clip in the order
     one process loads them (excerpts cut into several clips, an unreadable file skipped), mixed, noised and
-    quantised as one process does it, and with each clip's own embedding and first mid-end layer output."""
+    quantised as one process does it, held once in shared memory that both map, and with each clip's own embedding
+    and first mid-end layer output."""
     excerpts = tmp_path / "excerpts"
     shutil.copytree(rendered / "FluidR3_GM" / "test", excerpts)
     (excerpts / "broken.wav").write_bytes(b"RIFF not audio")
@@ -328,6 +334,10 @@ model = InstrumentClassifier(tower_channels=[1], encoder={encoder!r})
 with torch.inference_mode():
     expected, expected_first = model.encode(as_float(waves), first_midend=True)
 same = torch.allclose(encoded, expected, atol=1e-4) and torch.allclose(first.float(), expected_first.float(), atol=1e-2)
+# one copy of the training and validation clips in shared memory, its file gone once both processes mapped it
+mapped = [data.train_set.tensors[0].untyped_storage().filename, data.val_set.tensors[0].untyped_storage().filename]
+loaded = loaded and all(str(m).startswith("/dev/shm/irmas-clips-") and not Path(m).exists() for m in mapped)
+loaded = loaded and mapped[0] != mapped[1] and one_process.train_set.tensors[0].untyped_storage().filename is None
 result = f"GATHERED {{t.global_rank}} {{loaded}} {{len(waves) > 2 * 3 * 2}} {{same}}"
 Path({str(tmp_path)!r}, f"rank{{t.global_rank}}.txt").write_text(result)  # one file each: both ranks share stdout
 """
