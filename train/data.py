@@ -24,7 +24,7 @@ from tqdm import tqdm
 from irmas.audio import SAMPLE_RATE, AudioError, load_audio
 from irmas.data.layouts import Example, read_testing, read_training, split_by_recording
 from irmas.labels import CODES
-from irmas.memory import keep_freed_memory
+from irmas.memory import keep_freed_memory, release_freed_memory
 from irmas.predict import WINDOW_SECONDS, frame_windows, normalize
 
 CLIP_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
@@ -427,6 +427,7 @@ class IrmasDataModule(L.LightningDataModule):
             originals = [encoded[0].index_copy(0, torch.tensor(stored, dtype=torch.long), originals[0][stored])]
         self.train_set = TensorDataset(x, y, *encoded, *originals)
         self.val_set = TensorDataset(val_x, val_y, *self._encoded(val_x))
+        release_freed_memory()  # what encoding freed (the cache's arrays, the gathers) goes back, not kept to the end
 
     def _one_copy(self, clips: torch.Tensor) -> torch.Tensor:
         """The clips every DDP process of this machine holds alike (decoded, mixed and augmented the same way) ->
