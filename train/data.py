@@ -444,7 +444,8 @@ class IrmasDataModule(L.LightningDataModule):
                 shutil.disk_usage(SHARED_MEMORY).free > 1.1 * size else None] if rank == 0 else [None]
         dist.broadcast_object_list(plan, src=0)
         if plan[0] is None:
-            warnings.warn(f"{SHARED_MEMORY} has no room for {size / 1e9:.1f} GB of clips: each DDP process keeps its own")
+            warnings.warn(f"{SHARED_MEMORY} has no room for {size / 1e9:.1f} GB of clips: each DDP process keeps "
+                          "its own")
             return clips
         path = SHARED_MEMORY / plan[0]
         if rank == 0:
