@@ -396,29 +396,43 @@ class IrmasDataModule(L.LightningDataModule):
             if not negatives:
                 raise FileNotFoundError(f"no audio under {hp.negative_dirs}")
         origins: list[int] = []
-        x, y = self._load(train + mixtures + negatives, "load train", origins=origins, spare_rows=hp.source_mixtures,
-                          whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
+        x, y, shared = self._load(train + mixtures + negatives, "load train", origins=origins,
+                                  spare_rows=hp.source_mixtures,
+                                  whole=[False] * len(train) + [True] * len(mixtures) + [False] * len(negatives))
+        # Clips that every process maps: the mixtures are written by one process, and each process changes every
+        # world-th clip after that, the others waiting where a step needs them all (`_settled`). The random numbers
+        # of each change follow from the clip alone, so one process or two store the same clips.
+        rank, world = self._shard()
+        mine = x[rank::world] if shared else x
         dirs = [Path(d).resolve() for d in hp.train_dirs]
         of_example = [next((i for i, d in enumerate(dirs) if d in ex.path.resolve().parents), -1) for ex in train]
         source = torch.tensor([of_example[o] if o < len(train) else -1 for o in origins], dtype=torch.long)
         if hp.source_mixtures > 0:  # into the spare rows after the loaded clips
             loaded = len(origins)
-            source_mixtures(x[:loaded], y[:loaded], source, hp.source_mixtures, hp.seed, out=(x[loaded:], y[loaded:]))
+            if rank == 0 or not shared:
+                source_mixtures(x[:loaded], y[:loaded], source, hp.source_mixtures, hp.seed,
+                                out=(x[loaded:], y[loaded:]))
+            if shared:  # the targets are each process's own
+                import torch.distributed as dist
+
+                dist.broadcast(y[loaded:], src=0)
             source = torch.cat([source, torch.full((hp.source_mixtures,), -1)])
         self.train_sources = source
+        self._settled(shared)
         if hp.tilt_share > 0:
-            x = tilt_clips(x, hp.tilt_share, hp.tilt_slope, hp.seed)
+            tilt_clips(mine, hp.tilt_share, hp.tilt_slope, hp.seed)
         if hp.noise_share > 0:
-            x = noise_clips(x, hp.noise_share, tuple(hp.noise_snr_db), hp.seed)
+            noise_clips(mine, hp.noise_share, tuple(hp.noise_snr_db), hp.seed)
+        self._settled(shared)
         stored, originals = [], []
         if hp.quantize_share > 0:
             if hp.float_embeddings:  # embedded before quantize_clips replaces them
                 stored = quantized_indices(x, hp.quantize_share, hp.seed)
                 originals = self._encoded(x, stored)
-            x = quantize_clips(x, hp.quantize_share, hp.seed)
-        x = self._one_copy(x)
-        val_x, val_y = self._load(val, "load val")
-        val_x = self._one_copy(val_x)
+                self._settled(shared)
+            quantize_clips(mine, hp.quantize_share, hp.seed)
+            self._settled(shared)
+        val_x, val_y, _ = self._load(val, "load val")
         # From here on every batch allocates what the last one freed: keep it rather than fault it in again (the
         # arrays of every clip above come and go from the system whole, which kept the heap from fragmenting).
         keep_freed_memory()
@@ -429,41 +443,50 @@ class IrmasDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(val_x, val_y, *self._encoded(val_x))
         release_freed_memory()  # what encoding freed (the cache's arrays, the gathers) goes back, not kept to the end
 
-    def _one_copy(self, clips: torch.Tensor) -> torch.Tensor:
-        """The clips every DDP process of this machine holds alike (decoded, mixed and augmented the same way) ->
-        one copy in shared memory that each process maps, read-only from here on: two private copies of the
-        training clips were 12 GB of a 24 GB machine. Unchanged with one process, over several machines, or where
-        the shared memory has no room for them (Docker gives 64 MB)."""
+    def _shared_clips(self, rows: int) -> torch.Tensor | None:
+        """(rows, CLIP_SAMPLES) int16 zeros that every DDP process of this machine maps, or None with one process,
+        over several machines, or where the shared memory has no room (Docker gives 64 MB): two private copies of
+        the training clips were 12 GB of a 24 GB machine. The file is unlinked once mapped; the memory goes when
+        the last process ends."""
         rank, world = self._shard()
-        if world == 1 or self.trainer.num_nodes > 1 or clips.numel() == 0:
-            return clips
+        if world == 1 or self.trainer.num_nodes > 1 or rows == 0:
+            return None
         import torch.distributed as dist
 
-        size = clips.numel() * clips.element_size()
+        size = rows * CLIP_SAMPLES * 2
         plan = [f"irmas-clips-{uuid.uuid4().hex}" if SHARED_MEMORY.is_dir() and
                 shutil.disk_usage(SHARED_MEMORY).free > 1.1 * size else None] if rank == 0 else [None]
         dist.broadcast_object_list(plan, src=0)
         if plan[0] is None:
             warnings.warn(f"{SHARED_MEMORY} has no room for {size / 1e9:.1f} GB of clips: each DDP process keeps "
                           "its own")
-            return clips
+            return None
         path = SHARED_MEMORY / plan[0]
         if rank == 0:
-            clips.contiguous().numpy().tofile(path)
+            with open(path, "wb") as file:
+                file.truncate(size)  # zeros, in memory only once written
         dist.barrier()
-        shared = torch.from_file(str(path), shared=True, size=clips.numel(), dtype=clips.dtype).view(clips.shape)
+        shared = torch.from_file(str(path), shared=True, size=rows * CLIP_SAMPLES, dtype=torch.int16)
         dist.barrier()
         if rank == 0:
-            path.unlink()  # the mappings stay; the memory goes when the last process ends
-        return shared
+            path.unlink()
+        return shared.view(rows, CLIP_SAMPLES)
+
+    def _settled(self, shared: bool) -> None:
+        """Wait until every process is done with the shared clips (`_shared_clips`), if they are shared."""
+        if shared:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def _load(self, examples: list[Example], desc: str, whole: bool | list[bool] = False,
-              origins: list[int] | None = None, spare_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """`load_clips` (waveforms, targets), each DDP process decoding every world-th file and all of them then
-        gathering every clip: the same clips in the same order, in half the minute the decoding takes."""
+              origins: list[int] | None = None, spare_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """`load_clips` (waveforms, targets) and whether the waveforms are shared (`_shared_clips`). Each DDP process
+        decodes every world-th file, in half the minute the decoding takes, and writes its clips into the shared
+        ones, or where they cannot be shared all of them gather every clip: the same clips in the same order."""
         rank, world = self._shard()
         if world == 1:
-            return load_clips(examples, desc, whole, origins, spare_rows)[:2]
+            return (*load_clips(examples, desc, whole, origins, spare_rows)[:2], False)
         import torch.distributed as dist
 
         flags = whole if isinstance(whole, list) else [whole] * len(examples)
@@ -474,15 +497,22 @@ class IrmasDataModule(L.LightningDataModule):
                           torch.ones(len(mine_origins), dtype=torch.long))
         dist.all_reduce(counts)
         file_of_row = torch.repeat_interleave(torch.arange(len(examples)), counts)
-        out = torch.zeros((len(file_of_row) + spare_rows, CLIP_SAMPLES), dtype=torch.int16)
-        _all_gather_rows(waves, [torch.nonzero(file_of_row % world == r).flatten() for r in range(world)], out)
+        rows_of = [torch.nonzero(file_of_row % world == r).flatten() for r in range(world)]
+        out = self._shared_clips(len(file_of_row) + spare_rows)
+        shared = out is not None
+        if shared:
+            out[rows_of[rank]] = waves
+            dist.barrier()
+        else:
+            out = torch.zeros((len(file_of_row) + spare_rows, CLIP_SAMPLES), dtype=torch.int16)
+            _all_gather_rows(waves, rows_of, out)
         del waves
         targets = torch.zeros((len(out), len(CODES)))
         for i, (ex, first) in enumerate(zip(examples, (torch.cumsum(counts, 0) - counts).tolist())):
             targets[first:first + counts[i], [CODES.index(c) for c in ex.labels]] = 1.0
         if origins is not None:
             origins.extend(file_of_row.tolist())
-        return out, targets
+        return out, targets, shared
 
     def _encoded(self, waves: torch.Tensor, only: list[int] | None = None) -> list[torch.Tensor]:
         """[the encoder's embedding of each clip] (and with `midend_inputs` the first mid-end layer outputs of its
