@@ -40,6 +40,20 @@ LIVE_SECONDS = LATEST_SECONDS  # the live view keeps this much of the latest aud
 STREAM_SECONDS = 1.0  # the microphone's audio arrives in chunks this long
 MISSED_SECONDS = 1.5 * STREAM_SECONDS  # microphone audio lost beyond this (a chunk, and arrival jitter) is said
 LIMITS = f"Any audio or video file up to {MAX_SECONDS / 60:g} minutes and {MAX_FILE_MB} MB."
+# Browsers clean a microphone for calls by default: echo cancellation, noise suppression (which takes held notes
+# for noise) and automatic gain. Gradio asks for the defaults, so every microphone request of the page is made
+# with the three off: the model hears the instrument as it sounds.
+MICROPHONE_AS_IT_SOUNDS = """<script>
+(() => {
+  const devices = navigator.mediaDevices;
+  if (!devices || !devices.getUserMedia) return;
+  const getUserMedia = devices.getUserMedia.bind(devices);
+  const asItSounds = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+  devices.getUserMedia = (constraints) => getUserMedia(constraints && constraints.audio
+    ? {...constraints, audio: {...(constraints.audio === true ? {} : constraints.audio), ...asItSounds}}
+    : constraints);
+})();
+</script>"""
 
 log = logging.getLogger("irmas.app")
 
@@ -192,6 +206,11 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
     return demo
 
 
+def serve(demo: gr.Blocks, **launch_kwargs):
+    """Launch the app's page: its upload limit and microphone settings, and whatever `launch_kwargs` add."""
+    return demo.launch(head=MICROPHONE_AS_IT_SOUNDS, max_file_size=f"{MAX_FILE_MB}mb", **launch_kwargs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="owner/name[@revision] or a folder (default: $IRMAS_MODEL, "
@@ -205,8 +224,7 @@ def main() -> None:
     limit_malloc_arenas()
     loaded = load_model(args.model)
     print(loaded.describe())
-    build_demo(loaded).launch(server_name=args.host, server_port=args.port, share=args.share,
-                              max_file_size=f"{MAX_FILE_MB}mb")
+    serve(build_demo(loaded), server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

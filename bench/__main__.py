@@ -10,7 +10,7 @@ import importlib
 
 from .common import machine
 
-ALL = ("inference", "features", "startup", "load", "training", "accuracy", "robustness", "others", "live")
+ALL = ("inference", "features", "startup", "load", "training", "accuracy", "robustness", "others", "live", "microphone")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -94,6 +94,6 @@ def app_url(tiny_model_dir):
     from irmas.hub import load_model
 
     demo = app.build_demo(load_model(str(tiny_model_dir)))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    _, url, _ = app.serve(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     yield url
     demo.close()

@@ -148,3 +148,12 @@ def test_live_benchmark_replays_each_rule_on_every_excerpt_and_pair(rendered, tm
         assert float(r[2]) >= 0 and 0 <= float(r[3]) <= 1 and float(r[6]) > 0
         followed, never = r[4], int(r[5].split(" of ")[0])
         assert r[5].endswith(" of 2") and (followed == "-") == (never == 2)
+
+
+def test_microphone_benchmark_reads_the_live_verdict_as_instrument_codes():
+    from bench.microphone import heard_codes
+
+    line = "Heard: electric guitar, acoustic guitar and trumpet. Listened to 12 s; the answer is about the last 5 s."
+    assert heard_codes(line) == {"gel", "gac", "tru"}
+    assert heard_codes("Heard: voice. Listened to 6 s") == {"voi"}
+    assert heard_codes("None of the 11 instruments is heard (the closest, flute, is at 0.20, below ...)") == set()
