@@ -43,22 +43,29 @@ def heard_codes(verdict_line: str) -> frozenset[str]:
     return frozenset(CODES[n] for n in names)
 
 
+def open_live_tab(playwright, url: str, mic_file: Path):
+    """(browser, page): Chromium on the app's Live tab, recording from a fake microphone that plays `mic_file`,
+    its first answer shown; each microphone track's settings are kept in `window.microphoneSettings`."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic_file}"])
+    context = browser.new_context(permissions=["microphone"])
+    context.add_init_script(RECORD_SETTINGS)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("tab", name="Live").click()
+    page.get_by_role("button", name="Record").last.click()
+    page.locator("#live-verdict").filter(has_text="Listened to").wait_for(timeout=60_000)
+    return browser, page
+
+
 def listen(url: str, mic_file: Path, seconds: int) -> tuple[list[tuple[float, frozenset[str]]], dict]:
     """(seconds listened, codes named) once a second for `seconds` after the first answer, and the mic's settings."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic_file}"])
-        context = browser.new_context(permissions=["microphone"])
-        context.add_init_script(RECORD_SETTINGS)
-        page = context.new_page()
-        page.goto(url)
-        page.get_by_role("tab", name="Live").click()
-        page.get_by_role("button", name="Record").last.click()
+        browser, page = open_live_tab(p, url, mic_file)
         live = page.locator("#live-verdict")
-        live.filter(has_text="Listened to").wait_for(timeout=60_000)
         said = []
         for _ in range(seconds):
             page.wait_for_timeout(1000)

@@ -118,7 +118,7 @@ def live_session(model_dir, mic_file, seconds: float, screenshot: str, delay: fl
     from playwright.sync_api import sync_playwright
 
     import app
-    from bench.microphone import RECORD_SETTINGS
+    from bench.microphone import open_live_tab
     from irmas.hub import load_model
 
     loaded = load_model(str(model_dir))
@@ -128,17 +128,8 @@ def live_session(model_dir, mic_file, seconds: float, screenshot: str, delay: fl
     _, url, _ = app.serve(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic_file}"])
-            context = browser.new_context(permissions=["microphone"])
-            context.add_init_script(RECORD_SETTINGS)
-            page = context.new_page()
-            page.goto(url)
-            page.get_by_role("tab", name="Live").click()
-            page.get_by_role("button", name="Record").last.click()
+            browser, page = open_live_tab(p, url, mic_file)
             live = page.locator("#live-verdict")
-            live.filter(has_text="Listened to").wait_for(timeout=30_000)
             first = float(live.inner_text().split("Listened to ")[1].split(" s")[0])
             start = time.monotonic()
             page.wait_for_timeout(seconds * 1000)
