@@ -109,8 +109,10 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         notices: list[str] = []
         try:
             samples = from_array(sample_rate, data, target_rate=model.sample_rate, notices=notices)
-        except AudioError:  # a silent or tiny chunk: keep listening
-            samples = np.zeros(0, dtype=np.float32)
+        except AudioError:  # a silent (or broken) chunk: heard as silence of its length, so a pause pushes out
+            # what was played before it and counts as listened to
+            frames = max(np.shape(data), default=0)  # the longer axis is time
+            samples = np.zeros(frames * model.sample_rate // sample_rate if sample_rate > 0 else 0, np.float32)
         audio = heard["audio"] if heard else np.zeros(0, np.float32)
         seconds = (heard["seconds"] if heard else 0.0) + len(samples) / model.sample_rate
         # by this server's clock: when this chunk arrived, and when the recording began (the first chunk ends then)
@@ -130,8 +132,11 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         audio = heard["audio"]
         listened = f"Listened to {heard['seconds']:.0f} s; the answer is about the last {LIVE_SECONDS:g} s."
-        if len(audio) < model.sample_rate * 0.5 or np.max(np.abs(audio)) < 1e-4:
+        if len(audio) < model.sample_rate * 0.5:
             return gr.skip(), gr.skip(), f"Nothing heard yet. {listened}", ()
+        if np.max(np.abs(audio)) < 1e-4:
+            return (None, None, f"Only silence in the last {LIVE_SECONDS:g} s. If something is playing, check that "
+                    f"the browser records from the right microphone and that it is not muted. {listened}", ())
         prediction = predict_latest(model, audio, named_before=named_before or ())
         notices = heard.get("notices") or [None]
         coarse = f"\n\n{notices[-1]}" if all(notices) else ""

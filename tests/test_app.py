@@ -94,3 +94,28 @@ def test_the_live_view_keeps_naming_an_instrument_it_named_until_it_falls_the_ho
     assert named == (model.labels[top],) and verdict.startswith("**Heard:")
     model.threshold = float(probabilities[top]) + 2 * LATEST_HOLD  # too far under: dropped
     assert classify(heard, (model.labels[top],))[-1] == ()
+
+
+def test_the_live_view_hears_a_pause_as_silence_not_as_lost_audio(tiny_model_dir):
+    """Silent microphone chunks count as listened to and push out what was played before them: once the player
+    stops, the live view says it hears silence, not the last instrument, and not that the machine lost audio."""
+    from app import build_demo
+    from irmas.hub import LoadedModel
+    from irmas.model import InstrumentClassifier
+
+    model = InstrumentClassifier.from_pretrained(str(tiny_model_dir), strict=True).eval()
+    demo = build_demo(LoadedModel(model, "local", str(tiny_model_dir)))
+    fns = {getattr(f.fn, "__name__", ""): f.fn for f in demo.fns.values()}
+    listen, classify = fns["listen"], fns["classify_live"]
+    played = (tone(3.0, 48000) * 32767).astype(np.int16)
+    heard = None
+    for second in range(3):  # three 1 s chunks of a tone, then eight of digital silence
+        heard = listen((48000, played[second * 48000:(second + 1) * 48000]), heard)
+    *_, verdict, _ = classify(heard, ())
+    assert "Listened to 3 s" in verdict and "silence" not in verdict, verdict
+    for _ in range(8):
+        heard = listen((48000, np.zeros(48000, np.int16)), heard)
+    heard["arrived"] = heard["started"] + 11.0  # as the chunks came in, one a second
+    label, bars, verdict, named = classify(heard, ("cel",))
+    assert verdict.startswith("Only silence in the last 5 s") and "Listened to 11 s" in verdict, verdict
+    assert "Missed about" not in verdict and named == () and label is None and bars is None
