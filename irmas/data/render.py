@@ -49,6 +49,10 @@ BANKS = {
     "MuseScore_General": "/usr/share/sounds/sf3/MuseScore_General.sf3",
 }
 
+# Presets whose recordings a bank shares with a bank kept for evaluation only, never played from it: GeneralUser GS's
+# Voice Oohs are TimGM6mb's and sf_GMbank's "Doo" samples (normalised cross-correlation 0.98-1.00 against every one).
+SHARED_WITH_EVALUATION: dict[str, frozenset[int | tuple[int, int]]] = {"GeneralUser": frozenset({53})}
+
 # code: (presets, lowest and highest MIDI note, plays chords). A preset is a General MIDI program
 # (0-based) or (bank, program) for a bank's variation presets; each bank plays the ones it has. Several
 # presets per class, so a class is more than one instrument maker's samples.
@@ -282,6 +286,8 @@ class Renderer:
 
     def has(self, preset: int | tuple[int, int]) -> bool:
         """Whether the loaded bank defines this preset (variation presets differ between banks)."""
+        if preset in SHARED_WITH_EVALUATION.get(bank_name(self.bank_path), ()):
+            return False
         bank, program = preset if isinstance(preset, tuple) else (0, preset)
         return self.synth.sfpreset_name(self.font, bank, program) is not None
 

