@@ -27,7 +27,8 @@ PUBLISHED = [("Han et al. 2017 (IRMAS test)", "0.602", "0.503"),
 def run(data: Path = Path("data/bench"), excerpts: int = 200) -> str:
     loaded = load_model(None)
     model = loaded.model
-    sets = [(f"{b} (trained on)", Path("data/synth") / b / "test") for b in ("FluidR3_GM", "MuseScore_General")]
+    sets = [(f"{b} (trained on)", Path("data/synth") / b / "test")
+            for b in ("FluidR3_GM", "MuseScore_General", "GeneralUser")]
     for name, path in HELD_OUT.items():
         heard = name in (loaded.trained_on or "")  # the real notes, once the bundled model trains on them
         if Path(path).is_file() or is_sample_library(path):

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Reproduce the bundled checkpoint from scratch: fetch the real notes, render the data, train starter.yaml, export to
-# checkpoints/, calibrate. 43.8 minutes on a 2-core AMD EPYC VM (AVX-512) in a fresh clone with its own
-# `bash install.sh` venv and an empty data/ (2026-12-07): fetching and rendering 7.7, loading and encoding every clip
-# about 14, training 20.3, export and calibration 1.7; training holds 15.6 GB in all at its peak. The bundled
-# checkpoint is this script's output on that VM, bit for bit (weights, threshold; the card's results were written
-# afterwards). Another CPU gives other weights (floating-point sums differ in the last bits, and training carries that
-# on), whose figures on unheard banks differ by about what another seed's do.
+# Reproduce the bundled checkpoint from scratch: fetch the real notes and GeneralUser GS, render the data, train
+# starter.yaml, export to checkpoints/, calibrate. 41.1 minutes on a 2-core AMD EPYC VM (AVX-512) in a fresh clone with
+# an empty data/ (2026-12-08): fetching and rendering 7.3, loading, encoding and training 32.0, export and calibration
+# 1.8; largest process 11.3 GB. The bundled checkpoint is this script's output on that VM. Another CPU gives other
+# weights (floating-point sums differ in the last bits, and training carries that on), whose figures on unheard banks
+# differ by about what another seed's do.
 # Run `bash install.sh` first (it makes .venv); needs Debian's fluidsynth, fluid-soundfont-gm,
 # musescore-general-soundfont and espeak-ng.
 # Usage: bash train/reproduce_starter.sh [output dir, default checkpoints]
